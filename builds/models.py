@@ -1,0 +1,93 @@
+"""Builds of a blueprint revision for one hardware profile, and the files they produce."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class Build(models.Model):
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    FINAL_STATES = frozenset({State.SUCCEEDED, State.FAILED, State.CANCELLED})
+
+    revision = models.ForeignKey(
+        "blueprints.BlueprintRevision", on_delete=models.PROTECT, related_name="builds"
+    )
+    profile = models.ForeignKey(
+        "hardware_profiles.HardwareProfile", on_delete=models.PROTECT, related_name="builds"
+    )
+    spec = models.JSONField(help_text="The frozen BuildSpec the engine received.")
+    spec_hash = models.CharField(max_length=64, db_index=True)
+    state = models.CharField(max_length=12, choices=State.choices, default=State.QUEUED)
+    phase = models.CharField(max_length=40, blank=True, help_text="Engine step while running.")
+    progress = models.FloatField(default=0.0)
+    error = models.TextField(blank=True, help_text="Why the build failed or was cancelled.")
+    cache_hit_of = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="cache_hits",
+        help_text="The earlier build whose artifacts this one reuses.",
+    )
+    released = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=200, blank=True)
+    task_id = models.CharField(max_length=64, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        permissions = [
+            ("release_build", "Can release a build to field technicians"),
+            ("cancel_build", "Can cancel a build"),
+        ]
+        indexes = [models.Index(fields=["state", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"Build #{self.pk} {self.revision} for {self.profile.slug}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.state in self.FINAL_STATES
+
+
+class Artifact(models.Model):
+    class Kind(models.TextChoices):
+        SYSTEM_IMG = "system-img", "system.img (update file)"
+        DISK_IMAGE = "disk-image", "Disk image"
+        DISK_IMAGE_ZST = "disk-image-zst", "Disk image, zstd"
+        DISK_IMAGE_XZ = "disk-image-xz", "Disk image, xz"
+        QCOW2 = "qcow2", "QEMU disk"
+        BMAP = "bmap", "Block map"
+        SHA256SUMS = "sha256sums", "Checksums"
+        MANIFEST = "manifest", "Manifest"
+        LOG = "log", "Build log"
+
+    build = models.ForeignKey(Build, on_delete=models.CASCADE, related_name="artifacts")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    path = models.CharField(max_length=500, help_text="Relative to GENPACK_ARTIFACTS_DIR.")
+    size = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["build", "kind"]
+        permissions = [("download_artifact", "Can download build artifacts")]
+        constraints = [
+            models.UniqueConstraint(fields=["build", "kind"], name="unique_artifact_kind")
+        ]
+
+    def __str__(self) -> str:
+        return self.path

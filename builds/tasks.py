@@ -1,0 +1,1 @@
+"""Celery tasks for builds: thin glue that takes ids and calls services (see STYLE.md)."""

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class GenpackSiteConfig(AppConfig):
+    name = "genpack_site"
+    verbose_name = "genpack-site"

@@ -1,0 +1,85 @@
+"""Hardware profiles: what a board or VM needs so a blueprint boots on it (admin-managed)."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class HardwareProfile(models.Model):
+    class Arch(models.TextChoices):
+        AMD64 = "amd64", "x86_64 (amd64)"
+        ARM64 = "arm64", "ARM 64-bit (arm64)"
+
+    class BootScheme(models.TextChoices):
+        UEFI_GRUB = "uefi-grub", "UEFI with GRUB"
+        RPI_FIRMWARE = "rpi-firmware", "Raspberry Pi firmware"
+
+    class PartitionTable(models.TextChoices):
+        GPT = "gpt", "GPT"
+        MBR = "mbr", "MBR (DOS)"
+
+    class Capability(models.TextChoices):
+        ETHERNET = "ethernet", "Ethernet"
+        WIFI = "wifi", "Wi-Fi"
+        BLUETOOTH = "bluetooth", "Bluetooth"
+        SERIAL = "serial", "Serial console"
+        DISPLAY = "display", "Display"
+        GPIO = "gpio", "GPIO header"
+        USB = "usb", "USB"
+
+    class OutputFormat(models.TextChoices):
+        RAW = "raw", "Raw disk image (.img)"
+        ZST = "zst", "Compressed with zstd (.img.zst)"
+        XZ = "xz", "Compressed with xz (.img.xz)"
+        QCOW2 = "qcow2", "QEMU disk (.qcow2)"
+
+    slug = models.SlugField(unique=True, help_text="Short stable identifier, used in file names.")
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True)
+    arch = models.CharField(max_length=8, choices=Arch.choices)
+    boot_scheme = models.CharField(max_length=20, choices=BootScheme.choices)
+    partition_table = models.CharField(max_length=4, choices=PartitionTable.choices)
+    suite = models.CharField(max_length=40, default="bookworm", help_text="Debian suite.")
+    components = models.JSONField(default=list, help_text='Debian components, e.g. ["main"].')
+    kernel_package = models.CharField(max_length=100)
+    firmware_packages = models.JSONField(default=list, blank=True)
+    extra_packages = models.JSONField(
+        default=list, blank=True, help_text="Packages every image for this board needs."
+    )
+    kernel_args = models.CharField(max_length=500, blank=True)
+    serial_console = models.CharField(
+        max_length=40, blank=True, help_text='Kernel console, e.g. "ttyS0,115200"; empty for none.'
+    )
+    capabilities = models.JSONField(default=list, blank=True)
+    output_formats = models.JSONField(default=list)
+    boot_test_machine = models.CharField(
+        max_length=40,
+        blank=True,
+        help_text='QEMU machine for the boot test, e.g. "q35" or "virt"; empty = not emulated.',
+    )
+    boot_test_firmware = models.CharField(
+        max_length=200, blank=True, help_text="UEFI firmware file QEMU boots with."
+    )
+    enabled = models.BooleanField(
+        default=True, help_text="Disabled profiles cannot be chosen or built."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def has_wifi(self) -> bool:
+        return self.Capability.WIFI in self.capabilities
+
+    @property
+    def is_emulated(self) -> bool:
+        return bool(self.boot_test_machine)
+
+    def capability_labels(self) -> list[str]:
+        labels = dict(self.Capability.choices)
+        return [labels.get(cap, cap) for cap in self.capabilities]

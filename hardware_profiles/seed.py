@@ -1,0 +1,129 @@
+"""The hardware profiles every installation starts with.
+
+Package names are real Debian bookworm packages. Seeding only creates missing profiles, so an
+admin's later edits are never overwritten.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+
+from hardware_profiles.models import HardwareProfile
+
+OVMF_CODE = "/usr/share/OVMF/OVMF_CODE_4M.fd"
+AAVMF_CODE = "/usr/share/AAVMF/AAVMF_CODE.fd"
+RPI_FIRMWARE = ["raspi-firmware", "firmware-brcm80211", "wireless-regdb"]
+
+SEED_PROFILES: list[dict[str, Any]] = [
+    {
+        "slug": "pc-x86_64",
+        "name": "PC x86_64 (UEFI)",
+        "description": "Any 64-bit Intel or AMD PC, industrial box or NUC that boots with UEFI.",
+        "arch": "amd64",
+        "boot_scheme": "uefi-grub",
+        "partition_table": "gpt",
+        "components": ["main", "non-free-firmware"],
+        "kernel_package": "linux-image-amd64",
+        "firmware_packages": [
+            "firmware-realtek",
+            "firmware-iwlwifi",
+            "intel-microcode",
+            "amd64-microcode",
+        ],
+        "extra_packages": [],
+        "kernel_args": "",
+        "serial_console": "ttyS0,115200",
+        "capabilities": ["ethernet", "wifi", "display", "usb", "serial"],
+        "output_formats": ["raw", "zst"],
+        "boot_test_machine": "q35",
+        "boot_test_firmware": OVMF_CODE,
+    },
+    {
+        "slug": "kvm-x86_64",
+        "name": "KVM / QEMU guest x86_64",
+        "description": "A virtual machine on KVM, Proxmox or QEMU with virtio devices and UEFI.",
+        "arch": "amd64",
+        "boot_scheme": "uefi-grub",
+        "partition_table": "gpt",
+        "components": ["main"],
+        "kernel_package": "linux-image-cloud-amd64",
+        "firmware_packages": [],
+        "extra_packages": ["qemu-guest-agent"],
+        "kernel_args": "",
+        "serial_console": "ttyS0,115200",
+        "capabilities": ["ethernet", "serial"],
+        "output_formats": ["raw", "qcow2"],
+        "boot_test_machine": "q35",
+        "boot_test_firmware": OVMF_CODE,
+    },
+    {
+        "slug": "arm64-uefi",
+        "name": "Generic ARM64 (UEFI)",
+        "description": "ARM64 servers, boards with UEFI firmware and arm64 virtual machines.",
+        "arch": "arm64",
+        "boot_scheme": "uefi-grub",
+        "partition_table": "gpt",
+        "components": ["main"],
+        "kernel_package": "linux-image-arm64",
+        "firmware_packages": [],
+        "extra_packages": [],
+        "kernel_args": "",
+        "serial_console": "ttyAMA0,115200",
+        "capabilities": ["ethernet", "serial", "display", "usb"],
+        "output_formats": ["raw", "zst", "qcow2"],
+        "boot_test_machine": "virt",
+        "boot_test_firmware": AAVMF_CODE,
+    },
+    {
+        "slug": "rpi4-arm64",
+        "name": "Raspberry Pi 4 / 400 / CM4 (arm64)",
+        "description": "Raspberry Pi 4 Model B, Pi 400 and Compute Module 4, 64-bit.",
+        "arch": "arm64",
+        "boot_scheme": "rpi-firmware",
+        "partition_table": "mbr",
+        "components": ["main", "non-free-firmware"],
+        "kernel_package": "linux-image-arm64",
+        "firmware_packages": RPI_FIRMWARE,
+        "extra_packages": [],
+        "kernel_args": "",
+        "serial_console": "ttyS1,115200",
+        "capabilities": ["ethernet", "wifi", "bluetooth", "serial", "display", "gpio", "usb"],
+        "output_formats": ["raw", "xz"],
+        "boot_test_machine": "",
+        "boot_test_firmware": "",
+    },
+    {
+        "slug": "rpi3-arm64",
+        "name": "Raspberry Pi 3 (arm64)",
+        "description": "Raspberry Pi 3 Model B and B+, 64-bit.",
+        "arch": "arm64",
+        "boot_scheme": "rpi-firmware",
+        "partition_table": "mbr",
+        "components": ["main", "non-free-firmware"],
+        "kernel_package": "linux-image-arm64",
+        "firmware_packages": RPI_FIRMWARE,
+        "extra_packages": [],
+        "kernel_args": "",
+        "serial_console": "ttyS1,115200",
+        "capabilities": ["ethernet", "wifi", "bluetooth", "serial", "display", "gpio", "usb"],
+        "output_formats": ["raw", "xz"],
+        "boot_test_machine": "",
+        "boot_test_firmware": "",
+    },
+]
+
+
+@transaction.atomic
+def profiles_seed() -> list[HardwareProfile]:
+    """Create the seed profiles that do not exist yet; returns the ones it created."""
+    created = []
+    for fields in SEED_PROFILES:
+        values = dict(fields)
+        profile, was_created = HardwareProfile.objects.get_or_create(
+            slug=values.pop("slug"), defaults=values
+        )
+        if was_created:
+            created.append(profile)
+    return created

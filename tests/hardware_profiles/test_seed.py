@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Group
+from django.core.management import call_command
+from django.forms.models import model_to_dict
+
+from genpack_site import roles
+from hardware_profiles.models import HardwareProfile
+from hardware_profiles.seed import SEED_PROFILES
+
+pytestmark = pytest.mark.django_db
+
+
+def _snapshot() -> tuple[list[dict], dict[str, list[str]]]:
+    profiles = [model_to_dict(p) for p in HardwareProfile.objects.order_by("slug")]
+    groups = {
+        group.name: sorted(group.permissions.values_list("codename", flat=True))
+        for group in Group.objects.all()
+    }
+    return profiles, groups
+
+
+def test_seeding_twice_changes_nothing() -> None:
+    call_command("seed", verbosity=0)
+    first = _snapshot()
+    stamps = list(HardwareProfile.objects.order_by("slug").values_list("updated_at", flat=True))
+    call_command("seed", verbosity=0)
+    assert _snapshot() == first
+    assert (
+        list(HardwareProfile.objects.order_by("slug").values_list("updated_at", flat=True))
+        == stamps
+    )
+    assert HardwareProfile.objects.count() == len(SEED_PROFILES) == 5
+
+
+def test_seeding_keeps_an_admins_edits() -> None:
+    call_command("seed", verbosity=0)
+    HardwareProfile.objects.filter(slug="rpi4-arm64").update(kernel_args="quiet")
+    call_command("seed", verbosity=0)
+    assert HardwareProfile.objects.get(slug="rpi4-arm64").kernel_args == "quiet"
+
+
+def test_seed_profiles_cover_the_boards_we_promise() -> None:
+    call_command("seed", verbosity=0)
+    profiles = {p.slug: p for p in HardwareProfile.objects.all()}
+    assert profiles["pc-x86_64"].boot_scheme == "uefi-grub"
+    assert profiles["pc-x86_64"].partition_table == "gpt"
+    assert profiles["rpi4-arm64"].partition_table == "mbr"
+    assert "raspi-firmware" in profiles["rpi4-arm64"].firmware_packages
+    assert "non-free-firmware" in profiles["rpi4-arm64"].components
+    assert profiles["rpi4-arm64"].has_wifi and not profiles["kvm-x86_64"].has_wifi
+    assert {p.arch for p in profiles.values()} == {"amd64", "arm64"}
+
+
+def test_roles_exist_with_their_permissions() -> None:
+    call_command("seed", verbosity=0)
+    technician = Group.objects.get(name=roles.FIELD_TECHNICIAN)
+    codenames = set(technician.permissions.values_list("codename", flat=True))
+    assert "download_artifact" in codenames
+    assert "change_blueprint" not in codenames
