@@ -54,6 +54,14 @@ class Build(models.Model):
             ("cancel_build", "Can cancel a build"),
         ]
         indexes = [models.Index(fields=["state", "created_at"])]
+        constraints = [
+            # Identical specs never build twice at once: the second request joins the first.
+            models.UniqueConstraint(
+                fields=["spec_hash"],
+                condition=models.Q(state__in=["queued", "running"]),
+                name="one_active_build_per_spec",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"Build #{self.pk} {self.revision} for {self.profile.slug}"
@@ -62,14 +70,19 @@ class Build(models.Model):
     def is_finished(self) -> bool:
         return self.state in self.FINAL_STATES
 
+    @property
+    def artifact_source(self) -> Build:
+        """The build whose files this one offers: itself, or the build it was a cache hit of."""
+        return self.cache_hit_of or self
+
 
 class Artifact(models.Model):
     class Kind(models.TextChoices):
         SYSTEM_IMG = "system-img", "system.img (update file)"
-        DISK_IMAGE = "disk-image", "Disk image"
-        DISK_IMAGE_ZST = "disk-image-zst", "Disk image, zstd"
-        DISK_IMAGE_XZ = "disk-image-xz", "Disk image, xz"
-        QCOW2 = "qcow2", "QEMU disk"
+        DISK_RAW = "disk-raw", "Disk image (.img)"
+        DISK_ZST = "disk-zst", "Disk image, zstd (.img.zst)"
+        DISK_XZ = "disk-xz", "Disk image, xz (.img.xz)"
+        DISK_QCOW2 = "disk-qcow2", "QEMU disk (.qcow2)"
         BMAP = "bmap", "Block map"
         SHA256SUMS = "sha256sums", "Checksums"
         MANIFEST = "manifest", "Manifest"

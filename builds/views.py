@@ -1,10 +1,22 @@
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
 
+from blueprints.models import Blueprint
+from builds import paths
+from builds.downloads import artifact_response
+from builds.engine.errors import SpecError
 from builds.models import Build
+from builds.progress import build_estimate
+from builds.services import BuildRefusedError, build_cancel, build_enqueue, build_rebuild
+from hardware_profiles.models import HardwareProfile
+
+LOG_CHUNK = 256 * 1024
+HTMX_STOP_POLLING = 286  # htmx stops an `every` trigger on this status
 
 
 @permission_required("builds.view_build", raise_exception=True)
@@ -13,8 +25,127 @@ def build_list(request: HttpRequest) -> HttpResponse:
     state = request.GET.get("state", "")
     if state in Build.State.values:
         builds = builds.filter(state=state)
-    return render(
-        request,
-        "builds/list.html",
-        {"builds": builds[:100], "states": Build.State.choices, "state": state},
-    )
+    blueprint = request.GET.get("blueprint", "")
+    if blueprint:
+        builds = builds.filter(revision__blueprint__name=blueprint)
+    profile = request.GET.get("profile", "")
+    if profile:
+        builds = builds.filter(profile__slug=profile)
+    if not request.user.has_perm("blueprints.view_blueprint"):
+        builds = builds.filter(released=True)  # technicians see what was released to them
+    context = {
+        "builds": builds[:200],
+        "states": Build.State.choices,
+        "state": state,
+        "blueprint": blueprint,
+        "profile": profile,
+        "blueprints": Blueprint.objects.values_list("name", flat=True),
+        "profiles": HardwareProfile.objects.values_list("slug", "name"),
+    }
+    return render(request, "builds/list.html", context)
+
+
+def _visible_build(request: HttpRequest, build_id: int) -> Build:
+    builds = Build.objects.select_related("revision__blueprint", "profile", "cache_hit_of")
+    if not request.user.has_perm("blueprints.view_blueprint"):
+        builds = builds.filter(released=True)
+    return get_object_or_404(builds, pk=build_id)
+
+
+@permission_required("builds.view_build", raise_exception=True)
+def build_detail(request: HttpRequest, build_id: int) -> HttpResponse:
+    build = _visible_build(request, build_id)
+    context = {
+        "build": build,
+        "artifacts": build.artifact_source.artifacts.all(),
+        "estimate": build_estimate(build),
+    }
+    template = "builds/detail.html#status" if request.htmx else "builds/detail.html"
+    response = render(request, template, context)
+    if request.htmx and build.is_finished:
+        response.status_code = HTMX_STOP_POLLING
+    return response
+
+
+@permission_required("builds.view_build", raise_exception=True)
+def build_log(request: HttpRequest, build_id: int) -> HttpResponse:
+    """The log bytes after `offset`; the next offset is in X-Log-Offset. 286 once final."""
+    build = _visible_build(request, build_id)
+    try:
+        offset = max(0, int(request.GET.get("offset", "0")))
+    except ValueError:
+        offset = 0
+    path = paths.build_log_path(build.artifact_source.pk)
+    chunk = b""
+    if path.exists():
+        with path.open("rb") as handle:
+            handle.seek(offset)
+            chunk = handle.read(LOG_CHUNK)
+    # Never cut a UTF-8 character in half: keep the tail for the next poll.
+    text = chunk.decode("utf-8", errors="ignore")
+    next_offset = offset + len(text.encode("utf-8"))
+    done = build.is_finished and next_offset >= (path.stat().st_size if path.exists() else 0)
+    response = HttpResponse(text, content_type="text/plain; charset=utf-8")
+    response["X-Log-Offset"] = str(next_offset)
+    if done:
+        response.status_code = HTMX_STOP_POLLING if request.htmx else 200
+        response["X-Log-Complete"] = "1"
+    return response
+
+
+@require_POST
+@permission_required("builds.cancel_build", raise_exception=True)
+def build_cancel_view(request: HttpRequest, build_id: int) -> HttpResponse:
+    build = _visible_build(request, build_id)
+    if build_cancel(build=build, by=request.user):
+        messages.success(request, f"Build #{build.pk} cancelled.")
+    else:
+        messages.info(request, f"Build #{build.pk} had already finished.")
+    return redirect("builds:detail", build_id=build.pk)
+
+
+@require_POST
+@permission_required("builds.add_build", raise_exception=True)
+def build_rebuild_view(request: HttpRequest, build_id: int) -> HttpResponse:
+    build = _visible_build(request, build_id)
+    try:
+        new = build_rebuild(build=build, requested_by=request.user)
+    except (BuildRefusedError, SpecError) as error:
+        messages.error(request, str(error))
+        return redirect("builds:detail", build_id=build.pk)
+    messages.success(request, f"Rebuilding with the latest packages as build #{new.pk}.")
+    return redirect("builds:detail", build_id=new.pk)
+
+
+@require_POST
+@permission_required("builds.add_build", raise_exception=True)
+def build_start(request: HttpRequest, name: str) -> HttpResponse:
+    """Start builds of a blueprint's latest revision: one target, or all of them."""
+    blueprint = get_object_or_404(Blueprint, name=name)
+    revision = blueprint.latest_revision
+    targets = revision.targets.all()
+    slug = request.POST.get("profile")
+    if slug:
+        targets = targets.filter(slug=slug)
+    started = []
+    for profile in targets:
+        try:
+            started.append(
+                build_enqueue(revision=revision, profile=profile, requested_by=request.user)
+            )
+        except (BuildRefusedError, SpecError) as error:
+            messages.error(request, f"{profile.name}: {error}")
+    if len(started) == 1:
+        return redirect("builds:detail", build_id=started[0].pk)
+    if started:
+        messages.success(request, f"{len(started)} builds started.")
+    elif not targets:
+        messages.error(request, "Choose at least one target before building.")
+    return redirect(f"/builds/?blueprint={blueprint.name}")
+
+
+@permission_required("builds.download_artifact", raise_exception=True)
+def artifact_download(request: HttpRequest, build_id: int, kind: str) -> HttpResponseBase:
+    build = _visible_build(request, build_id)
+    artifact = get_object_or_404(build.artifact_source.artifacts, kind=kind)
+    return artifact_response(request, artifact)

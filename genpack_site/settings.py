@@ -178,3 +178,25 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django": {"level": env_str("DJANGO_LOG_LEVEL", "INFO")}},
 }
+
+# --- Build orchestration (builds/services.py, builds/tasks.py) ---
+# The engine runs as `python -m <module> build ...` in its own process group; tests swap in a
+# fast engine with the same command-line protocol.
+GENPACK_ENGINE_MODULE = env_str("GENPACK_ENGINE_MODULE", "builds.engine")
+GENPACK_MAX_PENDING_BUILDS = env_int("GENPACK_MAX_PENDING_BUILDS", 20)
+GENPACK_MIN_FREE_BYTES = env_int("GENPACK_MIN_FREE_BYTES", 8 * 1024**3)
+GENPACK_HEARTBEAT_SECONDS = env_int("GENPACK_HEARTBEAT_SECONDS", 5)
+GENPACK_WORKER_LOST_SECONDS = env_int("GENPACK_WORKER_LOST_SECONDS", 60)
+GENPACK_REAPER_SECONDS = env_int("GENPACK_REAPER_SECONDS", 30)
+GENPACK_REQUEUE_AFTER_SECONDS = env_int("GENPACK_REQUEUE_AFTER_SECONDS", 300)
+GENPACK_TRANSIENT_RETRIES = env_int("GENPACK_TRANSIENT_RETRIES", 3)
+GENPACK_KEEP_SUCCESSFUL = env_int("GENPACK_KEEP_SUCCESSFUL", 3)
+# Set to e.g. "/protected-artifacts/" to let nginx send files (X-Accel-Redirect) after the
+# view has checked permission; nginx maps that internal location to GENPACK_ARTIFACTS_DIR.
+GENPACK_X_ACCEL_PREFIX = env_str("GENPACK_X_ACCEL_PREFIX", "")
+
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_BEAT_SCHEDULE = {
+    "reap-builds": {"task": "builds.reap", "schedule": float(GENPACK_REAPER_SECONDS)},
+    "retention": {"task": "builds.retention", "schedule": 3600.0},
+}

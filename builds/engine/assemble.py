@@ -1,0 +1,201 @@
+"""Steps 5-7: /.genpack metadata, system.img, the disk image (no loop mounts), outputs.
+
+The disk image is put together from partition images: mkfs.vfat -C + mtools for the FAT,
+mke2fs for the data partition, sfdisk for the GPT, dd to place them. No loop device, no
+mount, so it works in containers and in parallel builds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .bootchain import fat_uuid
+from .errors import BuildError
+from .runner import Runner
+from .spec import BuildSpec
+
+MIB = 1024 * 1024
+DATA_PARTITION_MIB = 64  # grown to fill the medium at first boot
+FAT_MIN_MIB = 64
+FAT_MARGIN_MIB = 32
+ESP_TYPE = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"
+LINUX_DATA_TYPE = "0FC63DAF-8483-4772-8E79-3D69D8477DE4"
+MTOOLS_ENV = {"MTOOLS_SKIP_CHECK": "1", "MTOOLS_NO_VFAT": "0"}
+
+
+@dataclass(frozen=True)
+class Artifact:
+    kind: str  # system-img, disk-raw, disk-zst, disk-xz, disk-qcow2, bmap, sha256sums, manifest, log
+    path: Path
+    size: int
+    sha256: str
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(4 * MIB):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def installed_packages(root: Path, runner: Runner) -> dict[str, dict[str, str]]:
+    result = runner.run(
+        [
+            "dpkg-query", f"--admindir={root}/var/lib/dpkg", "-W",
+            "-f=${Package}\t${Version}\t${Installed-Size}\n",
+        ],
+        step="metadata", quiet=True, keep_output=True,
+    )  # fmt: skip
+    packages = {}
+    for line in result.lines:
+        name, version, size = (line.split("\t") + ["", ""])[:3]
+        if name:
+            packages[name] = {"version": version, "installed_kib": size}
+    return packages
+
+
+def write_metadata(
+    spec: BuildSpec, root: Path, build_id: str, packages: dict[str, dict[str, str]]
+) -> None:
+    meta = root / ".genpack"
+    meta.mkdir(exist_ok=True)
+    fields = {
+        "artifact": spec.name,
+        "profile": spec.profile,
+        "arch": spec.arch,
+        "build": build_id,
+        "spec-hash": spec.spec_hash(),
+        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "packages": "".join(f"{n}={p['version']}\n" for n, p in sorted(packages.items())),
+    }
+    for name, value in fields.items():
+        (meta / name).write_text(value if value.endswith("\n") else value + "\n")
+
+
+def make_squashfs(spec: BuildSpec, root: Path, output: Path, runner: Runner) -> None:
+    # xz with 1 MiB blocks: smallest result that GRUB's squash4 + xzio can still read.
+    compressor = ["-comp", "xz", "-b", "1M"] if spec.compression == "xz" else ["-comp", "gzip"]
+    runner.run(
+        ["mksquashfs", str(root), str(output), "-noappend", "-no-progress", *compressor],
+        step="squashfs",
+    )
+
+
+def make_fat(
+    *,
+    path: Path,
+    size_mib: int,
+    volume_id: str,
+    files: dict[str, Path],
+    runner: Runner,
+) -> None:
+    """files: destination inside the FAT ("EFI/BOOT/BOOTX64.EFI") -> source on the host."""
+    runner.run(
+        ["mkfs.vfat", "-F", "32", "-n", "GENPACK", "-i", volume_id, "-C", str(path),
+         str(size_mib * 1024)],
+        step="disk",
+    )  # fmt: skip
+    directories = sorted({str(Path(dest).parent) for dest in files} - {"."})
+    made: set[str] = set()
+    for directory in directories:
+        parts = Path(directory).parts
+        for depth in range(1, len(parts) + 1):
+            sub = "/".join(parts[:depth])
+            if sub not in made:
+                runner.run(["mmd", "-i", str(path), f"::{sub}"], step="disk", env=MTOOLS_ENV)
+                made.add(sub)
+    for dest, source in files.items():
+        runner.run(
+            ["mcopy", "-o", "-i", str(path), str(source), f"::{dest}"], step="disk", env=MTOOLS_ENV
+        )
+
+
+def assemble_disk(
+    *,
+    disk: Path,
+    fat_image: Path,
+    data_label: str,
+    workdir: Path,
+    runner: Runner,
+) -> None:
+    fat_mib = fat_image.stat().st_size // MIB
+    data_image = workdir / "data.img"
+    data_image.unlink(missing_ok=True)
+    runner.run(
+        ["mke2fs", "-q", "-t", "ext4", "-b", "4096", "-m", "1", "-L", data_label,
+         str(data_image), f"{DATA_PARTITION_MIB}M"],
+        step="disk",
+    )  # fmt: skip
+    # 1 MiB before (GPT + alignment), 1 MiB after (backup GPT).
+    total_mib = 1 + fat_mib + DATA_PARTITION_MIB + 1
+    disk.unlink(missing_ok=True)
+    with disk.open("wb") as handle:
+        handle.truncate(total_mib * MIB)
+    sectors = MIB // 512
+    layout = (
+        "label: gpt\n"
+        f"start={sectors}, size={fat_mib * sectors}, type={ESP_TYPE}, name=\"boot\"\n"
+        f"start={(1 + fat_mib) * sectors}, size={DATA_PARTITION_MIB * sectors}, "
+        f"type={LINUX_DATA_TYPE}, name=\"data\"\n"
+    )
+    runner.run(["sfdisk", "--no-reread", "--no-tell-kernel", str(disk)], step="disk",
+               input_text=layout)
+    for image, start_mib in ((fat_image, 1), (data_image, 1 + fat_mib)):
+        runner.run(
+            ["dd", f"if={image}", f"of={disk}", "bs=1M", f"seek={start_mib}", "conv=notrunc,sparse",
+             "status=none"],
+            step="disk",
+        )  # fmt: skip
+    data_image.unlink()
+
+
+def fat_size_mib(system_img: Path) -> int:
+    """Room for system.img twice (an update copies the new one beside the old) plus margin."""
+    return max(FAT_MIN_MIB, math.ceil(2 * system_img.stat().st_size / MIB) + FAT_MARGIN_MIB)
+
+
+def data_label(volume_id: str) -> str:
+    return f"data-{fat_uuid(volume_id)}"  # 14 characters: fits ext4's 16
+
+
+def compress_outputs(spec: BuildSpec, disk: Path, runner: Runner) -> list[tuple[str, Path]]:
+    produced: list[tuple[str, Path]] = []
+    if "zst" in spec.output_formats:
+        target = disk.with_name(disk.name + ".zst")
+        runner.run(["zstd", "-q", "-f", "-T0", "-10", str(disk), "-o", str(target)], step="outputs")
+        produced.append(("disk-zst", target))
+    if "xz" in spec.output_formats:
+        runner.run(["xz", "-k", "-f", "-T0", "-6", str(disk)], step="outputs")
+        produced.append(("disk-xz", disk.with_name(disk.name + ".xz")))
+    if "qcow2" in spec.output_formats:
+        target = disk.with_suffix(".qcow2")
+        runner.run(["qemu-img", "convert", "-f", "raw", "-O", "qcow2", str(disk), str(target)],
+                   step="outputs")
+        produced.append(("disk-qcow2", target))
+    if shutil.which("bmaptool"):
+        target = disk.with_name(disk.name + ".bmap")
+        runner.run(["bmaptool", "create", "-o", str(target), str(disk)], step="outputs", quiet=True)
+        produced.append(("bmap", target))
+    return produced
+
+
+def write_sums(directory: Path, artifacts: list[tuple[str, Path]]) -> Path:
+    lines = [f"{sha256_file(path)}  {path.name}\n" for _, path in artifacts]
+    target = directory / "SHA256SUMS"
+    target.write_text("".join(lines))
+    return target
+
+
+def write_manifest(target: Path, manifest: dict) -> Path:
+    tmp = target.with_suffix(".tmp")
+    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, target)
+    return target

@@ -1,0 +1,126 @@
+"""Step 3: initramfs, kernel placement and the standalone GRUB EFI binary.
+
+Initramfs: Debian's initramfs-tools with our own boot script (boot=genpack) rather than a
+hand-written /init: it keeps udev, module loading, the `break=` debug shell and the console
+handling everybody knows, and the genpack logic stays one small sourced script.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from .chroot import Chroot
+from .customize import device_file, install_host_file
+from .errors import BuildError
+from .runner import Runner
+from .spec import BuildSpec
+
+STEP = "boot"
+
+# MODULES=most: a PC profile may boot from SATA, NVMe, USB or virtio; the initramfs cannot know.
+INITRAMFS_CONF = """\
+# genpack-site: the initramfs must find the boot medium on any PC of the profile.
+MODULES=most
+COMPRESS={compress}
+"""
+
+GRUB_MODULES = (
+    "normal linux search search_fs_uuid loopback squash4 xzio gzio fat part_gpt part_msdos "
+    "configfile echo test true sleep efi_gop efi_uga ls cat reboot halt minicmd"
+)
+
+
+def new_fat_volume_id() -> str:
+    """8 hex digits; shown by blkid as ABCD-1234 (the FAT "UUID")."""
+    return secrets.token_hex(4).upper()
+
+
+def fat_uuid(volume_id: str) -> str:
+    return f"{volume_id[:4]}-{volume_id[4:]}"
+
+
+def kernel_version(root: Path) -> str:
+    versions = sorted(path.name for path in (root / "usr/lib/modules").iterdir())
+    if not versions:
+        raise BuildError(STEP, "no kernel installed (kernel_package installed no modules)")
+    if len(versions) > 1:
+        raise BuildError(STEP, f"more than one kernel installed: {', '.join(versions)}")
+    return versions[0]
+
+
+def make_initramfs(root: Path, chroot: Chroot, compress: str = "gzip") -> str:
+    install_host_file(
+        root,
+        "/etc/initramfs-tools/conf.d/genpack.conf",
+        INITRAMFS_CONF.format(compress=compress).encode(),
+    )
+    version = kernel_version(root)
+    # Undo the diversion set while installing: from here on update-initramfs is the real one.
+    chroot.shell(
+        "rm -f /usr/sbin/update-initramfs && "
+        "dpkg-divert --quiet --local --rename --remove /usr/sbin/update-initramfs",
+        step=STEP,
+    )
+    chroot.run("update-initramfs", "-c", "-k", version, step=STEP)
+    return version
+
+
+def place_kernel(root: Path, version: str) -> None:
+    """/boot/kernel and /boot/initramfs: the fixed names GRUB's config refers to."""
+    boot = root / "boot"
+    kernel, initrd = boot / f"vmlinuz-{version}", boot / f"initrd.img-{version}"
+    if not kernel.exists() or not initrd.exists():
+        raise BuildError(STEP, f"kernel or initramfs for {version} missing in /boot")
+    kernel.replace(boot / "kernel")
+    initrd.replace(boot / "initramfs")
+    (boot / f"System.map-{version}").unlink(missing_ok=True)
+    for link in ("vmlinuz", "vmlinuz.old", "initrd.img", "initrd.img.old"):
+        for directory in (root, boot):
+            path = directory / link
+            if path.is_symlink():
+                path.unlink()
+
+
+def kernel_command_line(spec: BuildSpec) -> str:
+    args = []
+    if spec.serial_console:
+        # The last console= becomes /dev/console: serial first would hide messages from a
+        # screen; the profile's serial console is what headless appliances are debugged with.
+        args += ["console=tty0", f"console={spec.serial_console}"]
+    if spec.kernel_args:
+        args.append(spec.kernel_args)
+    return " ".join(args)
+
+
+def make_grub_efi(spec: BuildSpec, volume_id: str, workdir: Path, runner: Runner) -> Path:
+    if spec.arch != "amd64":
+        raise BuildError(STEP, f"UEFI boot for {spec.arch} is not supported by this engine yet")
+    title = f"{spec.name} {spec.version}".strip()
+    config = (
+        device_file("grub.cfg.in")
+        .decode()
+        .replace("@FAT_UUID_LOWER@", fat_uuid(volume_id).lower())
+        .replace("@FAT_UUID@", fat_uuid(volume_id))
+        .replace("@KERNEL_ARGS@", kernel_command_line(spec))
+        .replace("@TITLE@", title.replace('"', "'"))
+    )
+    config_path = workdir / "grub.cfg"
+    config_path.write_text(config)
+    output = workdir / "BOOTX64.EFI"
+    runner.run(
+        [
+            "grub-mkstandalone",
+            "--format=x86_64-efi",
+            f"--output={output}",
+            f"--install-modules={GRUB_MODULES}",
+            "--modules=part_gpt part_msdos fat",
+            "--locales=",
+            "--fonts=",
+            "--themes=",
+            "--compress=xz",
+            f"boot/grub/grub.cfg={config_path}",
+        ],
+        step=STEP,
+    )
+    return output

@@ -1,0 +1,65 @@
+"""python -m builds.engine SPEC.json --out DIR  — one build from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+from .errors import BuildError, SpecError
+from .options import DEFAULT_CACHE_DIR, EngineOptions
+from .pipeline import build
+from .report import ConsoleReporter
+from .spec import BuildSpec
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m builds.engine", description=__doc__)
+    parser.add_argument("spec", type=Path, help="BuildSpec as JSON")
+    parser.add_argument("--out", type=Path, required=True, help="directory for the artifacts")
+    parser.add_argument("--workdir", type=Path, help="empty work directory (default: a temp dir)")
+    parser.add_argument("--mirror", help="Debian mirror URL (default: the host's apt source)")
+    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE_DIR, help="shared .deb cache")
+    parser.add_argument("--no-cache", action="store_true", help="do not use the .deb cache")
+    parser.add_argument("--system-ini", type=Path, help="system.ini to put on the boot partition")
+    parser.add_argument("--build-id", default="local")
+    parser.add_argument("--keep-workdir", action="store_true")
+    parser.add_argument("--quiet", action="store_true", help="step headers only")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        spec = BuildSpec.from_dict(json.loads(args.spec.read_text())).normalise()
+    except (OSError, ValueError, SpecError) as error:
+        print(f"error: {args.spec}: {error}")
+        return 2
+    options = EngineOptions(
+        mirror=args.mirror,
+        apt_cache_dir=None if args.no_cache else args.cache,
+        keep_workdir=args.keep_workdir,
+        build_id=args.build_id,
+    )
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="genpack-build-", dir="/var/tmp"))
+    if args.workdir is None:
+        workdir.rmdir()  # build() wants to create (or find empty) its own work directory
+    ini = args.system_ini.read_text(encoding="utf-8-sig") if args.system_ini else None
+    reporter = ConsoleReporter(verbose=not args.quiet)
+    try:
+        result = build(
+            spec, workdir=workdir, outdir=args.out, options=options, reporter=reporter,
+            system_ini=ini,
+        )
+    except BuildError as error:
+        print(f"\nBUILD FAILED ({error.step}): {error.message}")
+        return 1
+    except KeyboardInterrupt:
+        print("\ncancelled")
+        return 130
+    print(f"\nbuild {spec.name} ({spec.spec_hash()[:12]}) finished:")
+    for artifact in result.artifacts:
+        print(f"  {artifact.kind:12} {artifact.size / 2**20:9.1f} MiB  {artifact.path}")
+    print("  timings: " + ", ".join(f"{k} {v:.0f}s" for k, v in result.timings.items()))
+    return 0

@@ -1,0 +1,196 @@
+"""Step 2: make the tree the blueprint's appliance.
+
+The engine's own device files (agent, units, initramfs boot script), then the blueprint's
+groups, users, files, setup commands and services, then buildtime packages go away.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import shlex
+from importlib import resources
+from pathlib import Path
+
+from .chroot import Chroot
+from .errors import BuildError
+from .spec import BuildSpec
+
+STEP = "customize"
+ENGINE_SERVICES = (
+    "systemd-networkd.service",
+    "systemd-resolved.service",
+    "genpack-agent.service",
+    "genpack-status.service",
+    "genpack-ssh-keygen.service",
+)
+UNIT_DIRS = ("etc/systemd/system", "usr/lib/systemd/system", "lib/systemd/system")
+# Keeps maintainer scripts of packages purged or installed by setup commands from starting
+# daemons inside the build host's chroot.
+POLICY_RC_D = "#!/bin/sh\nexit 101\n"
+
+
+def device_file(name: str) -> bytes:
+    return resources.files("builds.engine.device").joinpath(name).read_bytes()
+
+
+def install_host_file(root: Path, path: str, data: bytes, mode: int = 0o644) -> None:
+    """Write an engine-owned file into the tree; refuses symlinked parents (they would point
+    at the build host), which only a hostile package could have created."""
+    target = root / path.lstrip("/")
+    current = root
+    for part in Path(path.lstrip("/")).parent.parts:
+        current = current / part
+        if current.is_symlink():
+            raise BuildError(STEP, f"{current.relative_to(root)} is a symlink; refusing to write {path}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(data)
+    target.chmod(mode)
+
+
+def image_info(spec: BuildSpec, build_id: str) -> dict:
+    """What the on-device agent knows about its image (/usr/lib/genpack/image.json)."""
+    ssh_user = next((u for u in spec.users if u["name"] != "root"), None)
+    return {
+        "artifact": spec.name,
+        "version": spec.version,
+        "profile": spec.profile,
+        "arch": spec.arch,
+        "build": build_id,
+        "capabilities": list(spec.capabilities) or ["ethernet"],
+        "settings": [
+            {k: (list(v) if isinstance(v, tuple) else v) for k, v in s.items()}
+            for s in spec.settings
+        ],
+        "ssh_user": ssh_user["name"] if ssh_user else "root",
+        "ssh_home": ssh_user["home"] if ssh_user else "/root",
+    }
+
+
+def install_device_files(spec: BuildSpec, root: Path, build_id: str) -> None:
+    install_host_file(root, "/usr/lib/genpack/agent.py", device_file("agent.py"), 0o755)
+    try:
+        shared = device_file("system_ini.py")
+    except FileNotFoundError as error:
+        raise BuildError(STEP, "builds/engine/device/system_ini.py is missing") from error
+    install_host_file(root, "/usr/lib/genpack/system_ini.py", shared)
+    info = json.dumps(image_info(spec, build_id), indent=1, sort_keys=True).encode()
+    install_host_file(root, "/usr/lib/genpack/image.json", info)
+    for unit in ("genpack-agent.service", "genpack-status.service", "genpack-ssh-keygen.service"):
+        install_host_file(root, f"/usr/lib/systemd/system/{unit}", device_file(f"units/{unit}"))
+    install_host_file(
+        root, "/etc/initramfs-tools/scripts/genpack", device_file("initramfs/boot-script"), 0o755
+    )
+    install_host_file(
+        root, "/etc/initramfs-tools/hooks/genpack", device_file("initramfs/hook"), 0o755
+    )
+
+
+def create_groups(spec: BuildSpec, chroot: Chroot) -> None:
+    for group in spec.groups:
+        gid = f"-g {group['gid']} " if group.get("gid") is not None else ""
+        name = shlex.quote(group["name"])
+        chroot.shell(f"getent group {name} >/dev/null || groupadd {gid}{name}", step=STEP)
+
+
+def create_users(spec: BuildSpec, chroot: Chroot) -> None:
+    for user in spec.users:
+        name = user["name"]
+        if name != "root":
+            options = ["-c", user["comment"], "-d", user["home"], "-s", user["shell"]]
+            options += ["-m"] if user["create_home"] else ["-M"]
+            if user["uid"] is not None:
+                options += ["-u", str(user["uid"])]
+            if user["initial_group"]:
+                options += ["-g", user["initial_group"]]
+            else:
+                options += ["-U"]
+            if user["additional_groups"]:
+                options += ["-G", ",".join(user["additional_groups"])]
+            quoted = shlex.join([*options, name])
+            chroot.shell(
+                f"if id -u {shlex.quote(name)} >/dev/null 2>&1; then usermod "
+                f"{shlex.join([o for o in options if o not in ('-m', '-M', '-U')])}; "
+                f"else useradd {quoted}; fi",
+                step=STEP,
+            )
+        if user["password_hash"] is not None:
+            chroot.runner.add_secret(user["password_hash"])
+            chroot.run("usermod", "-p", user["password_hash"], name, step=STEP)
+        if user["ssh_keys"]:
+            keys = ("\n".join(user["ssh_keys"]) + "\n").encode()
+            ssh_dir = f"{user['home']}/.ssh"
+            chroot.shell(
+                f"mkdir -p {shlex.quote(ssh_dir)} && chmod 700 {shlex.quote(ssh_dir)} && "
+                f"chown {shlex.quote(name)}: {shlex.quote(ssh_dir)}",
+                step=STEP,
+            )
+            chroot.write_file(
+                f"{ssh_dir}/authorized_keys", keys, mode="0600", owner=name, group=name, step=STEP
+            )
+    if not any(u["name"] == "root" and u["password_hash"] for u in spec.users):
+        # No root password in the blueprint: nobody logs in as root with a password.
+        chroot.run("usermod", "-L", "root", step=STEP)
+
+
+def place_files(spec: BuildSpec, chroot: Chroot) -> None:
+    for entry in spec.files:
+        if "content" in entry:
+            data = entry["content"].encode("utf-8")
+        else:
+            try:
+                data = base64.b64decode(entry["content_b64"], validate=True)
+            except ValueError as error:
+                raise BuildError(STEP, f"file {entry['path']}: content_b64 is not base64") from error
+        chroot.write_file(
+            entry["path"], data, mode=entry["mode"], owner=entry["owner"], group=entry["group"],
+            step=STEP,
+        )
+
+
+def run_setup_commands(spec: BuildSpec, chroot: Chroot) -> None:
+    for number, command in enumerate(spec.setup_commands, 1):
+        chroot.runner.reporter.log(f"setup command {number}/{len(spec.setup_commands)}")
+        chroot.shell(command, step=f"setup command {number}")
+
+
+def unit_exists(root: Path, unit: str) -> bool:
+    name = unit
+    if "@" in unit:  # name@instance.service -> name@.service
+        prefix, _, rest = unit.partition("@")
+        name = f"{prefix}@.{rest.rsplit('.', 1)[1]}"
+    return any((root / directory / candidate).exists()
+               for directory in UNIT_DIRS for candidate in {unit, name})
+
+
+def enable_services(spec: BuildSpec, chroot: Chroot) -> None:
+    missing = [unit for unit in spec.services if not unit_exists(chroot.root, unit)]
+    if missing:
+        raise BuildError(
+            "services",
+            f"service(s) not found in the image: {', '.join(missing)} "
+            "(no installed package provides that systemd unit; check the name and the packages)",
+        )
+    units = [*ENGINE_SERVICES, *spec.services]
+    chroot.run("systemctl", "enable", *units, step="services")
+
+
+def purge_buildtime(spec: BuildSpec, chroot: Chroot) -> None:
+    if spec.buildtime_packages:
+        chroot.run(
+            "apt-get", "purge", "-y", "--auto-remove", *spec.buildtime_packages, step=STEP
+        )
+
+
+def customize(spec: BuildSpec, root: Path, chroot: Chroot, build_id: str) -> None:
+    install_device_files(spec, root, build_id)
+    install_host_file(root, "/usr/sbin/policy-rc.d", POLICY_RC_D.encode(), 0o755)
+    try:
+        create_groups(spec, chroot)
+        create_users(spec, chroot)
+        place_files(spec, chroot)
+        run_setup_commands(spec, chroot)
+        enable_services(spec, chroot)
+        purge_buildtime(spec, chroot)
+    finally:
+        (root / "usr/sbin/policy-rc.d").unlink(missing_ok=True)

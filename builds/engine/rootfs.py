@@ -1,0 +1,171 @@
+"""Step 1: the root filesystem tree, made by mmdebstrap from the Debian mirror.
+
+Mode "root" (we are root on build hosts) run inside a private mount namespace (`unshare -m`):
+whatever mmdebstrap mounts into the tree disappears with the process, even when the caller
+kills the process group, so a cancelled build can never leave /proc or /dev bind mounts under
+the work directory (and `rm -rf` of the work directory can never reach the host's /dev).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+from pathlib import Path
+
+from .errors import BuildError
+from .options import SOURCES_DIR, EngineOptions
+from .runner import Runner
+from .spec import BuildSpec
+
+STEP = "rootfs"
+
+# What the engine's own boot chain and on-device agent need, whatever the blueprint says.
+ENGINE_PACKAGES = (
+    "systemd",
+    "systemd-sysv",
+    "udev",
+    "kmod",
+    "iproute2",
+    "initramfs-tools",
+    "e2fsprogs",  # e2fsck/resize2fs for the data partition, in the initramfs
+    "fdisk",  # sfdisk: grows the data partition on first boot
+    "python3",  # the system.ini agent; python3-minimal lacks json and dataclasses
+    "systemd-resolved",  # DNS for DHCP and static setups without a resolv.conf writer
+    "systemd-timesyncd",  # the ntp key
+)
+
+# Files nobody reads on an appliance. Copyright files stay (licence obligations, a few 100 KB).
+DPKG_EXCLUDES = (
+    "path-exclude=/usr/share/doc/*",
+    "path-include=/usr/share/doc/*/copyright",
+    "path-exclude=/usr/share/man/*",
+    "path-exclude=/usr/share/info/*",
+    "path-exclude=/usr/share/lintian/*",
+    "path-exclude=/usr/share/linda/*",
+    "path-exclude=/usr/share/locale/*",
+    "path-include=/usr/share/locale/locale.alias",
+    "path-exclude=/usr/share/bash-completion/*",
+    "path-exclude=/usr/share/zsh/*",
+)
+
+MISSING_PACKAGE_RES = (
+    re.compile(r"E: Unable to locate package (\S+)"),
+    re.compile(r"E: Package '([^']+)' has no installation candidate"),
+    re.compile(r"E: Couldn't find any package by (?:glob|regex) '([^']+)'"),
+)
+
+
+def sources_lines(spec: BuildSpec, options: EngineOptions) -> list[str]:
+    """One-line apt sources: the chosen mirror for the suite, plus the host's -updates and
+    -security entries for it when they exist (an appliance should get security fixes)."""
+    components = " ".join(spec.components)
+    lines = [f"deb {options.mirror_for(spec.suite)} {spec.suite} {components}"]
+    for suffix in ("-updates", "-security"):
+        suite = spec.suite + suffix
+        for path in sorted(SOURCES_DIR.glob("*.sources")):
+            try:
+                text = path.read_text(encoding="utf-8")
+            except OSError:
+                continue
+            for stanza in text.split("\n\n"):
+                fields = {}
+                for line in stanza.splitlines():
+                    if ":" in line and not line.startswith("#"):
+                        key, _, value = line.partition(":")
+                        fields[key.strip().lower()] = value.strip()
+                if suite in fields.get("suites", "").split() and fields.get("uris"):
+                    lines.append(f"deb {fields['uris'].split()[0]} {suite} {components}")
+    return list(dict.fromkeys(lines))
+
+
+def _cache_link_in_hook(cache_dir: Path) -> str:
+    """Setup hook: hard-link the shared cache's .debs into the new tree's apt archive.
+
+    Hard links are safe to share: apt never rewrites a .deb in place (a re-download lands in
+    partial/ and is renamed over the link), and publish_to_cache() only ever adds complete
+    files by rename, so a reader sees either no file or a whole one; no lock is needed.
+    """
+    cache = shlex.quote(str(cache_dir))
+    return (
+        'mkdir -p "$1/var/cache/apt/archives/partial"; '
+        f"for f in {cache}/*.deb; do [ -e \"$f\" ] || continue; "
+        'ln -f "$f" "$1/var/cache/apt/archives/" 2>/dev/null '
+        '|| cp -f "$f" "$1/var/cache/apt/archives/"; done'
+    )
+
+
+# Run update-initramfs once, at the end (bootchain), instead of after every kernel/udev install.
+DIVERT_INITRAMFS_HOOK = (
+    'chroot "$1" dpkg-divert --quiet --local --rename --add /usr/sbin/update-initramfs && '
+    'ln -sf /bin/true "$1/usr/sbin/update-initramfs"'
+)
+
+
+def build_rootfs(spec: BuildSpec, root: Path, options: EngineOptions, runner: Runner) -> None:
+    packages = sorted({*ENGINE_PACKAGES, *spec.all_packages()})
+    argv: list[str] = [
+        "unshare", "--mount", "--propagation", "private", "--",
+        "mmdebstrap",
+        "--mode=root",
+        "--variant=minbase",
+        f"--architectures={spec.arch}",
+        f"--components={','.join(spec.components)}",
+        f"--include={','.join(packages)}",
+        '--aptopt=Apt::Install-Recommends "false"',
+        '--aptopt=Acquire::Retries "3"',
+        *(f"--dpkgopt={option}" for option in DPKG_EXCLUDES),
+        f"--essential-hook={DIVERT_INITRAMFS_HOOK}",
+        # Keep downloaded .debs: publish_to_cache() shares them, trim removes them.
+        "--skip=essential/unlink",
+        "--skip=cleanup/apt/cache",
+    ]  # fmt: skip
+    if options.apt_cache_dir is not None:
+        options.apt_cache_dir.mkdir(parents=True, exist_ok=True)
+        argv.append(f"--setup-hook={_cache_link_in_hook(options.apt_cache_dir)}")
+    argv += [spec.suite, str(root), *sources_lines(spec, options)]
+
+    missing: list[str] = []
+
+    def watch(line: str) -> None:
+        for pattern in MISSING_PACKAGE_RES:
+            match = pattern.search(line)
+            if match:
+                missing.append(match.group(1))
+
+    def hint(_tail: list[str]) -> str | None:
+        if missing:
+            names = ", ".join(dict.fromkeys(missing))
+            return (
+                f"package(s) not found in Debian {spec.suite}/{spec.arch} "
+                f"({', '.join(spec.components)}): {names}"
+            )
+        return None
+
+    runner.run(argv, step=STEP, on_line=watch, failure_hint=hint)
+    if missing:  # apt may only warn for some of these; still a broken blueprint
+        raise BuildError(STEP, hint([]) or "")
+    if options.apt_cache_dir is not None:
+        publish_to_cache(root, options.apt_cache_dir, runner)
+
+
+def publish_to_cache(root: Path, cache_dir: Path, runner: Runner) -> None:
+    """Add this build's new .debs to the shared cache, each by link-or-copy then rename."""
+    archives = root / "var/cache/apt/archives"
+    added = 0
+    for deb in archives.glob("*.deb"):
+        target = cache_dir / deb.name
+        if target.exists():
+            continue
+        tmp = cache_dir / f".{deb.name}.{os.getpid()}.tmp"
+        try:
+            try:
+                os.link(deb, tmp)
+            except OSError:
+                tmp.write_bytes(deb.read_bytes())
+            os.replace(tmp, target)
+            added += 1
+        except OSError as error:  # a full cache disk must not fail the build
+            runner.reporter.log(f"apt cache: could not store {deb.name}: {error}")
+            tmp.unlink(missing_ok=True)
+    runner.reporter.log(f"apt cache: {added} new package(s) stored in {cache_dir}")

@@ -1,0 +1,175 @@
+"""The one way the engine runs an external command.
+
+Every command line is logged (secrets masked), its output streamed line by line to the
+reporter, timed, and run in a new session so that the whole process tree (mmdebstrap -> apt ->
+dpkg -> maintainer scripts) can be killed as one group, by us on error/timeout or by the caller.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import re
+import shlex
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import BuildError
+from .report import Reporter
+
+MASK = "********"
+# crypt(3) hashes ($1$, $5$, $6$, $y$, $2b$, $gy$, $7$ ...) anywhere in a line.
+CRYPT_HASH_RE = re.compile(r"\$(?:1|2[abxy]?|5|6|7|y|gy|sha1|md5)\$[^\s'\":;]+")
+# key=value secrets as they appear in system.ini or wpa/networkd files.
+SECRET_ASSIGNMENT_RE = re.compile(
+    r"(?i)\b(wifi_key|psk|password|passphrase|secret)(\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|\S+)"
+)
+TAIL_LINES = 40
+
+
+def mask_secrets(text: str, secrets: Iterable[str] = ()) -> str:
+    """Hide password hashes, Wi-Fi keys and any explicitly named secret values."""
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    text = CRYPT_HASH_RE.sub(MASK, text)
+    return SECRET_ASSIGNMENT_RE.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
+
+
+@dataclass
+class CommandResult:
+    argv: list[str]
+    returncode: int
+    seconds: float
+    lines: list[str] = field(default_factory=list)
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+
+class Runner:
+    def __init__(self, reporter: Reporter, *, default_timeout: int = 3600) -> None:
+        self.reporter = reporter
+        self.default_timeout = default_timeout
+        self.secrets: set[str] = set()
+        self._current: subprocess.Popen[bytes] | None = None
+
+    def add_secret(self, value: str) -> None:
+        if value:
+            self.secrets.add(value)
+
+    def mask(self, text: str) -> str:
+        return mask_secrets(text, self.secrets)
+
+    def run(
+        self,
+        argv: Sequence[str | os.PathLike[str]],
+        *,
+        step: str,
+        input_text: str | bytes | None = None,
+        cwd: Path | None = None,
+        env: dict[str, str] | None = None,
+        timeout: int | None = None,
+        check: bool = True,
+        quiet: bool = False,
+        keep_output: bool = False,
+        on_line: Callable[[str], None] | None = None,
+        failure_hint: Callable[[list[str]], str | None] | None = None,
+    ) -> CommandResult:
+        """Run argv; raise BuildError(step, ...) with the output's tail when it fails.
+
+        quiet: do not forward output lines to the reporter (for commands whose output is data).
+        keep_output: return every line (else only the tail is kept, to bound memory).
+        failure_hint: turns the output into a specific message ("package foo does not exist").
+        """
+        args = [os.fspath(arg) for arg in argv]
+        self.reporter.log("$ " + self.mask(shlex.join(args)))
+        full_env = {**os.environ, "LC_ALL": "C.UTF-8", "DEBIAN_FRONTEND": "noninteractive"}
+        full_env.update(env or {})
+        limit = timeout or self.default_timeout
+        started = time.monotonic()
+        lines: list[str] = []
+        tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
+        try:
+            process = subprocess.Popen(
+                args,
+                stdin=subprocess.PIPE if input_text is not None else subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                cwd=cwd,
+                env=full_env,
+                start_new_session=True,
+            )
+        except OSError as error:
+            raise BuildError(step, f"cannot run {args[0]}: {error.strerror}") from error
+        self._current = process
+        timed_out = False
+        try:
+            if input_text is not None:
+                assert process.stdin is not None
+                data = input_text.encode("utf-8") if isinstance(input_text, str) else input_text
+                process.stdin.write(data)
+                process.stdin.close()
+            assert process.stdout is not None
+            for raw in process.stdout:
+                line = self.mask(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
+                tail.append(line)
+                if keep_output:
+                    lines.append(line)
+                if on_line is not None:
+                    on_line(line)
+                if not quiet:
+                    self.reporter.log(line)
+                if time.monotonic() - started > limit:
+                    timed_out = True
+                    break
+            if timed_out:
+                self._kill_group(process)
+            try:
+                process.wait(timeout=max(1.0, limit - (time.monotonic() - started)))
+            except subprocess.TimeoutExpired:
+                timed_out = True
+                self._kill_group(process)
+        except BaseException:
+            # Caller cancelled (KeyboardInterrupt, Celery soft limit...): take the tree down too.
+            self._kill_group(process)
+            raise
+        finally:
+            self._current = None
+        seconds = time.monotonic() - started
+        result = CommandResult(args, process.returncode, seconds, lines if keep_output else list(tail))
+        if timed_out:
+            raise BuildError(step, f"{os.path.basename(args[0])} took longer than {limit} s")
+        self.reporter.log(f"  ({os.path.basename(args[0])}: exit {process.returncode}, {seconds:.1f} s)")
+        if check and process.returncode != 0:
+            hint = failure_hint(list(tail) if not keep_output else lines) if failure_hint else None
+            if hint:
+                raise BuildError(step, hint)
+            tail_text = "\n".join(list(tail)[-15:])
+            raise BuildError(
+                step,
+                f"{os.path.basename(args[0])} failed with exit code {process.returncode}:\n"
+                f"{tail_text}",
+            )
+        return result
+
+    def terminate(self) -> None:
+        """Kill the running command's whole process group (for a caller cancelling a build)."""
+        if self._current is not None:
+            self._kill_group(self._current)
+
+    @staticmethod
+    def _kill_group(process: subprocess.Popen[bytes]) -> None:
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        except ProcessLookupError:
+            pass

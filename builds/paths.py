@@ -1,0 +1,28 @@
+"""Where a build's files live. One place, so web, worker and retention agree."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.conf import settings
+
+
+def artifacts_root() -> Path:
+    return Path(settings.GENPACK_ARTIFACTS_DIR)
+
+
+def build_artifacts_dir(build_id: int) -> Path:
+    return artifacts_root() / "builds" / str(build_id)
+
+
+def build_staging_dir(build_id: int) -> Path:
+    """Same filesystem as the final place, so publishing is one rename."""
+    return artifacts_root() / "staging" / str(build_id)
+
+
+def build_log_path(build_id: int) -> Path:
+    return artifacts_root() / "logs" / f"{build_id}.log"
+
+
+def build_work_dir(build_id: int) -> Path:
+    return Path(settings.GENPACK_WORK_DIR) / str(build_id)

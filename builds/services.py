@@ -1,0 +1,291 @@
+"""Every write to a Build goes through here; tasks and views only call these functions.
+
+State machine: queued → running → succeeded | failed | cancelled (queued → cancelled too).
+Transitions are conditional UPDATEs, so two workers, the reaper and a cancel can race safely.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from blueprints.buildspec import buildspec_for
+from blueprints.models import BlueprintRevision
+from builds import paths
+from builds.models import Artifact, Build
+from hardware_profiles.models import HardwareProfile
+
+logger = logging.getLogger(__name__)
+ACTIVE_STATES = (Build.State.QUEUED, Build.State.RUNNING)
+
+
+class BuildRefusedError(Exception):
+    """The build was not queued; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class ProducedFile:
+    """A file the engine wrote, as it reported it."""
+
+    kind: str
+    name: str
+    size: int
+    sha256: str
+
+
+def _queue_task(build: Build) -> None:
+    from builds.tasks import build_run_task  # tasks import services: avoid the cycle
+
+    transaction.on_commit(
+        lambda: build_run_task.apply_async(args=[build.pk], queue=build.profile.arch)
+    )
+
+
+def _free_bytes(path: Path) -> int:
+    path.mkdir(parents=True, exist_ok=True)
+    return shutil.disk_usage(path).free
+
+
+def _check_guards(profile: HardwareProfile) -> None:
+    if not profile.enabled:
+        raise BuildRefusedError(
+            f"“{profile.name}” is disabled by an admin, so it cannot be built right now."
+        )
+    pending = Build.objects.filter(state__in=ACTIVE_STATES).count()
+    if pending >= settings.GENPACK_MAX_PENDING_BUILDS:
+        raise BuildRefusedError(
+            f"The build queue is busy ({pending} builds waiting or running). Try again in a few "
+            "minutes."
+        )
+    free = _free_bytes(Path(settings.GENPACK_WORK_DIR))
+    if free < settings.GENPACK_MIN_FREE_BYTES:
+        raise BuildRefusedError(
+            f"Only {free / 1024**3:.1f} GiB of disk space is free for builds; at least "
+            f"{settings.GENPACK_MIN_FREE_BYTES / 1024**3:.1f} GiB is needed. Ask an admin to "
+            "free space (old builds are cleaned up automatically)."
+        )
+
+
+def build_enqueue(
+    *,
+    revision: BlueprintRevision,
+    profile: HardwareProfile,
+    requested_by: AbstractBaseUser | None,
+    bypass_cache: bool = False,
+) -> Build:
+    """Queue a build of `revision` for `profile`, or reuse / join one with the same spec.
+
+    - a succeeded build with the same spec hash → a new Build row marked as a cache hit,
+      finished at once, sharing its artifacts (unless `bypass_cache`: rebuild with the
+      latest packages);
+    - the same spec already queued or running → that build is returned (joined).
+    Raises BuildRefusedError (guards) and SpecError (the blueprint cannot be built).
+    """
+    spec = buildspec_for(revision.data, profile)
+    spec_hash = spec.spec_hash()
+    active = Build.objects.filter(spec_hash=spec_hash, state__in=ACTIVE_STATES).first()
+    if active:
+        return active
+    if not bypass_cache:
+        done = (
+            Build.objects.filter(
+                spec_hash=spec_hash, state=Build.State.SUCCEEDED, cache_hit_of__isnull=True
+            )
+            .order_by("-finished_at")
+            .first()
+        )
+        if done and done.artifacts.exists():
+            now = timezone.now()
+            return Build.objects.create(
+                revision=revision,
+                profile=profile,
+                spec=spec.to_dict(),
+                spec_hash=spec_hash,
+                state=Build.State.SUCCEEDED,
+                progress=1.0,
+                cache_hit_of=done,
+                requested_by=requested_by,
+                started_at=now,
+                finished_at=now,
+            )
+    _check_guards(profile)
+    try:
+        with transaction.atomic():
+            build = Build.objects.create(
+                revision=revision,
+                profile=profile,
+                spec=spec.to_dict(),
+                spec_hash=spec_hash,
+                requested_by=requested_by,
+            )
+            _queue_task(build)
+    except IntegrityError:
+        # Another request queued the same spec a moment ago (one_active_build_per_spec).
+        return Build.objects.get(spec_hash=spec_hash, state__in=ACTIVE_STATES)
+    return build
+
+
+def build_claim(*, build_id: int, worker: str, task_id: str) -> bool:
+    """Take a queued build for this worker. False: another worker has it, or it is final."""
+    now = timezone.now()
+    claimed = Build.objects.filter(pk=build_id, state=Build.State.QUEUED).update(
+        state=Build.State.RUNNING,
+        started_at=now,
+        heartbeat_at=now,
+        worker=worker,
+        task_id=task_id,
+        phase="starting",
+        progress=0.0,
+    )
+    return claimed == 1
+
+
+def build_heartbeat(
+    *, build_id: int, phase: str | None = None, progress: float | None = None
+) -> bool:
+    """Record that the worker is alive (and where it is). False: stop, the build was cancelled."""
+    fields: dict[str, object] = {"heartbeat_at": timezone.now()}
+    if phase is not None:
+        fields["phase"] = phase[:40]
+    if progress is not None:
+        fields["progress"] = max(0.0, min(1.0, progress))
+    return Build.objects.filter(pk=build_id, state=Build.State.RUNNING).update(**fields) == 1
+
+
+def build_requeue(*, build_id: int, reason: str) -> bool:
+    """A transient failure (mirror unreachable): back to the queue for a retry."""
+    return (
+        Build.objects.filter(pk=build_id, state=Build.State.RUNNING).update(
+            state=Build.State.QUEUED,
+            phase="",
+            progress=0.0,
+            error=reason,
+            worker="",
+        )
+        == 1
+    )
+
+
+def build_fail(*, build_id: int, error: str) -> bool:
+    return (
+        Build.objects.filter(pk=build_id, state__in=ACTIVE_STATES).update(
+            state=Build.State.FAILED,
+            error=error,
+            finished_at=timezone.now(),
+        )
+        == 1
+    )
+
+
+def build_cancel(*, build: Build, by: AbstractBaseUser | None) -> bool:
+    """Cancel a queued or running build. A running build's worker sees the new state at its
+    next heartbeat and stops the engine's whole process group, then removes the work dir."""
+    who = by.get_username() if by else "the system"
+    return (
+        Build.objects.filter(pk=build.pk, state__in=ACTIVE_STATES).update(
+            state=Build.State.CANCELLED,
+            error=f"Cancelled by {who}.",
+            finished_at=timezone.now(),
+        )
+        == 1
+    )
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def build_publish(*, build_id: int, staging: Path, files: list[ProducedFile]) -> bool:
+    """Verify the engine's files, move them into place in one rename, then record them.
+
+    Artifacts become visible only through their rows, written in the same transaction that
+    marks the build succeeded; a build cancelled meanwhile publishes nothing.
+    """
+    for produced in files:
+        path = staging / produced.name
+        if path.stat().st_size != produced.size or _sha256(path) != produced.sha256:
+            raise ValueError(f"{produced.name} changed after the engine wrote it (checksum)")
+    final = paths.build_artifacts_dir(build_id)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    if final.exists():
+        shutil.rmtree(final)  # left by an earlier attempt that never committed
+    os.replace(staging, final)
+    with transaction.atomic():
+        succeeded = Build.objects.filter(pk=build_id, state=Build.State.RUNNING).update(
+            state=Build.State.SUCCEEDED,
+            progress=1.0,
+            phase="",
+            finished_at=timezone.now(),
+            error="",
+        )
+        if succeeded:
+            Artifact.objects.bulk_create(
+                Artifact(
+                    build_id=build_id,
+                    kind=produced.kind,
+                    path=str((final / produced.name).relative_to(paths.artifacts_root())),
+                    size=produced.size,
+                    sha256=produced.sha256,
+                )
+                for produced in files
+            )
+    if not succeeded:
+        shutil.rmtree(final, ignore_errors=True)
+    return bool(succeeded)
+
+
+def build_rebuild(*, build: Build, requested_by: AbstractBaseUser | None) -> Build:
+    """Build the same revision and profile again with the mirror's latest packages."""
+    return build_enqueue(
+        revision=build.revision,
+        profile=build.profile,
+        requested_by=requested_by,
+        bypass_cache=True,
+    )
+
+
+def builds_reap() -> dict[str, list[int]]:
+    """Fail running builds whose worker stopped beating; re-send queued builds whose message
+    may be lost (a broker restart). Re-sending is safe: claiming is atomic."""
+    now = timezone.now()
+    lost_before = now - timedelta(seconds=settings.GENPACK_WORKER_LOST_SECONDS)
+    lost = list(
+        Build.objects.filter(state=Build.State.RUNNING, heartbeat_at__lt=lost_before).values_list(
+            "pk", flat=True
+        )
+    )
+    for build_id in lost:
+        build_fail(
+            build_id=build_id,
+            error="The worker running this build stopped responding (worker lost). "
+            "Start it again with Rebuild.",
+        )
+    stale_before = now - timedelta(seconds=settings.GENPACK_REQUEUE_AFTER_SECONDS)
+    stale = list(
+        Build.objects.filter(state=Build.State.QUEUED)
+        .filter(
+            Q(heartbeat_at__lt=stale_before)
+            | Q(heartbeat_at__isnull=True, created_at__lt=stale_before)
+        )
+        .select_related("profile")
+    )
+    for build in stale:
+        # heartbeat_at on a queued build = when its message was last sent.
+        Build.objects.filter(pk=build.pk, state=Build.State.QUEUED).update(heartbeat_at=now)
+        _queue_task(build)
+    return {"lost": lost, "requeued": [build.pk for build in stale]}

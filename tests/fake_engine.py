@@ -1,0 +1,75 @@
+"""A fast stand-in for the image engine, speaking the same command-line protocol.
+
+`python -m tests.fake_engine SPEC --out O --workdir W --events [...]` writes small
+artifacts in well under a second. FAKE_ENGINE_SECONDS makes it take longer (to cancel or kill
+it mid-build); FAKE_ENGINE_FAIL makes it fail the way a real step would; FAKE_ENGINE_MARKS names
+a directory where every run leaves a file (to count runs across processes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+
+from builds.engine.events import JsonEventReporter, exit_with_parent
+
+STEPS = ("rootfs", "customize", "trim", "boot chain", "system.ini agent", "pack")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("spec")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--workdir", required=True)
+    parser.add_argument("--events", action="store_true")
+    args, _ = parser.parse_known_args()
+    exit_with_parent()
+    reporter = JsonEventReporter()
+    spec = json.loads(Path(args.spec).read_text())
+    if marks := os.environ.get("FAKE_ENGINE_MARKS"):
+        Path(marks).mkdir(parents=True, exist_ok=True)
+        (Path(marks) / f"{os.getpid()}-{time.monotonic_ns()}").write_text(spec["name"])
+    seconds = float(os.environ.get("FAKE_ENGINE_SECONDS", "0"))
+    workdir, outdir = Path(args.workdir), Path(args.out)
+    workdir.mkdir(parents=True, exist_ok=True)
+    for index, step in enumerate(STEPS, start=1):
+        reporter.step(step, index, len(STEPS))
+        reporter.log(f"fake {step} for {spec['name']} ({spec['profile']})")
+        (workdir / f"{index}.partial").write_bytes(b"x" * 1024)
+        time.sleep(seconds / len(STEPS))
+        reporter.progress(index / len(STEPS))
+        if os.environ.get("FAKE_ENGINE_FAIL") == step:
+            reporter.emit(
+                {
+                    "type": "error",
+                    "step": step,
+                    "message": f"{step} failed (fake)",
+                    "transient": os.environ.get("FAKE_ENGINE_TRANSIENT") == "1",
+                }
+            )
+            return 1
+    size = int(os.environ.get("FAKE_ENGINE_IMAGE_BYTES", str(256 * 1024)))
+    artifacts = []
+    for kind, name, payload in (
+        ("disk-raw", f"{spec['name']}-{spec['profile']}.img", os.urandom(size)),
+        ("manifest", "manifest.json", json.dumps(spec).encode()),
+    ):
+        (outdir / name).write_bytes(payload)
+        artifacts.append(
+            {
+                "kind": kind,
+                "name": name,
+                "size": len(payload),
+                "sha256": hashlib.sha256(payload).hexdigest(),
+            }
+        )
+    reporter.emit({"type": "result", "artifacts": artifacts})
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
