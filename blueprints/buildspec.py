@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from blueprints.checks import unit_name
 from builds.engine.errors import SpecError
 from builds.engine.spec import BuildSpec
 from hardware_profiles.models import HardwareProfile
@@ -16,7 +17,6 @@ from hardware_profiles.models import HardwareProfile
 # genpack names architectures the Gentoo way; accept those and Debian's.
 ARCH_ALIASES = {"amd64": ("amd64", "x86_64"), "arm64": ("arm64", "aarch64")}
 MERGED_LISTS = ("packages", "buildtime_packages", "services", "setup_commands")
-UNIT_SUFFIXES = (".service", ".socket", ".timer", ".target", ".path", ".mount", ".automount")
 
 
 def _merge_list(base: list[str], extra: list[str]) -> list[str]:
@@ -43,11 +43,7 @@ def _layers(data: dict[str, Any], arch: str, variant: str | None) -> list[dict[s
     return layers
 
 
-def _unit_name(service: str) -> str:
-    return service if service.endswith(UNIT_SUFFIXES) else f"{service}.service"
-
-
-def _user(entry: Any) -> Any:
+def user_entry(entry: Any) -> Any:
     """genpack spells the hash `password`; here only crypt hashes are ever stored."""
     if isinstance(entry, dict) and "password" in entry:
         entry = dict(entry)
@@ -70,7 +66,7 @@ def buildspec_for(
         removed |= {item[1:] for item in layer.get("packages") or [] if item.startswith("-")}
         for name in MERGED_LISTS:
             lists[name] = _merge_list(lists[name], layer.get(name) or [])
-        users += [_user(user) for user in layer.get("users") or []]
+        users += [user_entry(user) for user in layer.get("users") or []]
         groups += layer.get("groups") or []
         files += layer.get("files") or []
         settings += layer.get("settings") or []
@@ -101,7 +97,7 @@ def buildspec_for(
         output_formats=tuple(profile.output_formats),
         packages=tuple(lists["packages"]),
         buildtime_packages=tuple(lists["buildtime_packages"]),
-        services=tuple(_unit_name(service) for service in lists["services"]),
+        services=tuple(unit_name(service) for service in lists["services"]),
         groups=tuple(groups),
         users=tuple(users),
         files=tuple(files),

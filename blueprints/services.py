@@ -1,12 +1,13 @@
-"""Writes to blueprints. Every change is a new immutable revision."""
+"""Writes to blueprints. Every change is a new immutable revision; nothing is overwritten."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
+from blueprints.checks import NAME_PATTERN, blueprint_check
 from blueprints.json5_io import BlueprintSourceError, blueprint_dump, blueprint_parse
 from blueprints.models import Blueprint, BlueprintRevision
 from hardware_profiles.models import HardwareProfile
@@ -21,29 +22,36 @@ def _targets(data: dict[str, Any]) -> list[HardwareProfile]:
     profiles = {p.slug: p for p in HardwareProfile.objects.filter(slug__in=slugs)}
     unknown = [slug for slug in slugs if slug not in profiles]
     if unknown:
-        raise BlueprintSourceError(f"Unknown hardware profile in targets: {', '.join(unknown)}.")
+        known = ", ".join(HardwareProfile.objects.values_list("slug", flat=True))
+        raise BlueprintSourceError(
+            f"Unknown hardware profile in targets: {', '.join(unknown)}. Known: {known}."
+        )
     return [profiles[slug] for slug in slugs]
 
 
 def _revision_add(
-    *, blueprint: Blueprint, source: str, message: str, author: AbstractBaseUser | None
+    *,
+    blueprint: Blueprint,
+    source: str,
+    data: dict[str, Any],
+    message: str,
+    author: AbstractBaseUser | None,
 ) -> BlueprintRevision:
-    parsed = blueprint_parse(source)
-    if parsed.data["name"] != blueprint.name:
+    if data["name"] != blueprint.name:
         raise BlueprintSourceError(
-            f"The name in the text (“{parsed.data['name']}”) differs from this blueprint's "
+            f"The name in the text (“{data['name']}”) differs from this blueprint's "
             f"name (“{blueprint.name}”)."
         )
-    targets = _targets(parsed.data)
+    targets = _targets(data)
     number = (blueprint.latest_revision.number if blueprint.latest_revision else 0) + 1
     revision = BlueprintRevision.objects.create(
         blueprint=blueprint,
         number=number,
         source=source,
-        data=parsed.data,
-        description=parsed.data.get("description", ""),
-        version=parsed.data.get("version", ""),
-        message=message,
+        data=data,
+        description=data.get("description", ""),
+        version=data.get("version", ""),
+        message=message[:200],
         author=author,
     )
     revision.targets.set(targets)
@@ -52,7 +60,34 @@ def _revision_add(
     return revision
 
 
-@transaction.atomic
+def _locked_latest(blueprint: Blueprint, based_on: int) -> Blueprint:
+    locked = Blueprint.objects.select_for_update().get(pk=blueprint.pk)
+    latest = locked.latest_revision.number if locked.latest_revision else 0
+    if latest != based_on:
+        raise BlueprintConflictError(
+            f"This blueprint changed since you opened it (now revision {latest}, you started "
+            f"from {based_on}). Your changes were not saved; reload to see the latest revision "
+            "and make them again."
+        )
+    return locked
+
+
+def _create(
+    *, name: str, source: str, data: dict[str, Any], message: str, author: AbstractBaseUser | None
+) -> Blueprint:
+    if not NAME_PATTERN.match(name):
+        raise BlueprintSourceError("Use lower-case letters, digits and hyphens for the name.")
+    try:
+        with transaction.atomic():
+            blueprint = Blueprint.objects.create(name=name, created_by=author)
+            _revision_add(
+                blueprint=blueprint, source=source, data=data, message=message, author=author
+            )
+    except IntegrityError:
+        raise BlueprintSourceError(f"A blueprint named “{name}” exists already.") from None
+    return blueprint
+
+
 def blueprint_create(
     *,
     name: str,
@@ -60,14 +95,13 @@ def blueprint_create(
     description: str = "",
     targets: list[HardwareProfile] | None = None,
 ) -> Blueprint:
-    blueprint = Blueprint.objects.create(name=name, created_by=author)
     data: dict[str, Any] = {"name": name, "description": description, "version": "1.0"}
     data["targets"] = [profile.slug for profile in targets or []]
     data["packages"] = []
-    _revision_add(
-        blueprint=blueprint, source=blueprint_dump(data), message="Created", author=author
+    blueprint_check(data)
+    return _create(
+        name=name, source=blueprint_dump(data), data=data, message="Created", author=author
     )
-    return blueprint
 
 
 @transaction.atomic
@@ -79,12 +113,68 @@ def blueprint_revise(
     author: AbstractBaseUser | None,
     based_on: int,
 ) -> BlueprintRevision:
-    """Save `source` as the next revision, unless another save happened since `based_on`."""
-    locked = Blueprint.objects.select_for_update().get(pk=blueprint.pk)
-    latest = locked.latest_revision.number if locked.latest_revision else 0
-    if latest != based_on:
-        raise BlueprintConflictError(
-            f"This blueprint changed since you opened it (now revision {latest}, you started "
-            f"from {based_on}). Your text is kept below; review the latest revision and save again."
-        )
-    return _revision_add(blueprint=locked, source=source, message=message, author=author)
+    """Save JSON5 `source` as the next revision, unless another save happened since `based_on`."""
+    locked = _locked_latest(blueprint, based_on)
+    parsed = blueprint_parse(source)
+    return _revision_add(
+        blueprint=locked, source=source, data=parsed.data, message=message, author=author
+    )
+
+
+@transaction.atomic
+def blueprint_update(
+    *,
+    blueprint: Blueprint,
+    changes: dict[str, Any],
+    message: str,
+    author: AbstractBaseUser | None,
+    based_on: int,
+) -> BlueprintRevision:
+    """Apply one editor section's `changes` (top-level fields; None deletes) as a revision."""
+    locked = _locked_latest(blueprint, based_on)
+    data = dict(locked.latest_revision.data)
+    for key, value in changes.items():
+        if value is None or value == [] or value == {}:
+            data.pop(key, None)
+        else:
+            data[key] = value
+    blueprint_check(data)
+    return _revision_add(
+        blueprint=locked, source=blueprint_dump(data), data=data, message=message, author=author
+    )
+
+
+def blueprint_import(
+    *, source: str, author: AbstractBaseUser | None, name: str | None = None
+) -> tuple[Blueprint, list[str]]:
+    """Create a blueprint from genpack.json5 text; `name` imports it as a copy under that name.
+
+    The text is stored exactly as given (comments included) unless it is renamed.
+    Returns the blueprint and the warnings about ignored genpack-only fields.
+    """
+    parsed = blueprint_parse(source)
+    data = parsed.data
+    if name and name != data["name"]:
+        data = {**data, "name": name}
+        blueprint_check(data)
+        source = blueprint_dump(data)
+    blueprint = _create(
+        name=data["name"], source=source, data=data, message="Imported", author=author
+    )
+    return blueprint, parsed.warnings
+
+
+@transaction.atomic
+def blueprint_restore(
+    *, blueprint: Blueprint, number: int, author: AbstractBaseUser | None, based_on: int
+) -> BlueprintRevision:
+    """Make an old revision the latest again (as a new revision; history is kept)."""
+    locked = _locked_latest(blueprint, based_on)
+    old = locked.revisions.get(number=number)
+    return _revision_add(
+        blueprint=locked,
+        source=old.source,
+        data=old.data,
+        message=f"Restored revision {number}",
+        author=author,
+    )

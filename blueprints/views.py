@@ -2,21 +2,58 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
-from django.http import HttpRequest, HttpResponse
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Q
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.views.decorators.http import require_POST, require_safe
+from django_htmx.http import trigger_client_event
 
-from blueprints.forms import BlueprintCreateForm, BlueprintSourceForm
+from blueprints.diff import revision_diff
+from blueprints.editor import SECTIONS, Bound
+from blueprints.editor_forms import COMMON_LOCALES, SystemIniForm
+from blueprints.forms import BlueprintCreateForm, BlueprintImportForm, BlueprintSourceForm
 from blueprints.json5_io import BlueprintSourceError
-from blueprints.models import Blueprint
-from blueprints.services import BlueprintConflictError, blueprint_create, blueprint_revise
+from blueprints.models import Blueprint, BlueprintRevision
+from blueprints.package_lookup import package_search_for
+from blueprints.services import (
+    BlueprintConflictError,
+    blueprint_create,
+    blueprint_import,
+    blueprint_restore,
+    blueprint_revise,
+    blueprint_update,
+)
+from builds.engine.device.system_ini import parse_ini, render_system_ini, validate_system_ini
+from builds.models import Build
+from builds.system_ini import app_settings
 
 
 @permission_required("blueprints.view_blueprint", raise_exception=True)
 def blueprint_list(request: HttpRequest) -> HttpResponse:
+    query = request.GET.get("q", "").strip()
     blueprints = Blueprint.objects.select_related("latest_revision").prefetch_related(
         "latest_revision__targets"
     )
-    return render(request, "blueprints/list.html", {"blueprints": blueprints})
+    if query:
+        blueprints = blueprints.filter(
+            Q(name__icontains=query) | Q(latest_revision__description__icontains=query)
+        )
+    rows = []
+    for blueprint in blueprints:
+        last_builds = {}
+        for build in Build.objects.filter(revision__blueprint=blueprint).select_related("profile"):
+            last_builds.setdefault(build.profile_id, build)  # newest first
+        targets = blueprint.latest_revision.targets.all() if blueprint.latest_revision else []
+        rows.append(
+            {
+                "blueprint": blueprint,
+                "targets": [(profile, last_builds.get(profile.pk)) for profile in targets],
+            }
+        )
+    template = "blueprints/list.html#rows" if request.htmx else "blueprints/list.html"
+    return render(request, template, {"rows": rows, "query": query})
 
 
 @permission_required("blueprints.add_blueprint", raise_exception=True)
@@ -29,15 +66,15 @@ def blueprint_new(request: HttpRequest) -> HttpResponse:
             targets=list(form.cleaned_data["targets"]),
             author=request.user,
         )
-        messages.success(request, f"Blueprint “{blueprint.name}” created.")
-        return redirect("blueprints:detail", name=blueprint.name)
+        messages.success(request, f"Blueprint “{blueprint.name}” created. Add packages next.")
+        return redirect("blueprints:edit", name=blueprint.name)
     return render(request, "blueprints/new.html", {"form": form})
 
 
 @permission_required("blueprints.view_blueprint", raise_exception=True)
 def blueprint_detail(request: HttpRequest, name: str) -> HttpResponse:
     blueprint = get_object_or_404(Blueprint, name=name)
-    revisions = blueprint.revisions.select_related("author")[:20]
+    revisions = blueprint.revisions.select_related("author")[:10]
     return render(
         request,
         "blueprints/detail.html",
@@ -45,18 +82,189 @@ def blueprint_detail(request: HttpRequest, name: str) -> HttpResponse:
     )
 
 
+def _section_html(request: HttpRequest, blueprint: Blueprint, section, **extra: object) -> str:
+    revision = blueprint.latest_revision
+    targets = list(revision.targets.all())
+    bound = extra.get("bound")
+    general = [
+        message
+        for field, messages in (bound.errors.items() if bound else [])
+        for message in messages
+        if field == "__all__" or field not in _field_names(section, bound)
+    ]
+    context = {
+        "blueprint": blueprint,
+        "revision": revision,
+        "section": section,
+        "locales": COMMON_LOCALES,
+        "general_errors": general,
+        **extra,
+        **section.context(revision.data, targets, extra.get("bound")),
+    }
+    return render_to_string("blueprints/editor.html#section", context, request=request)
+
+
+def _field_names(section, bound: Bound) -> set[str]:
+    """Fields of the forms the section shows, so their errors are not shown twice."""
+    names: set[str] = set()
+    revision_data: dict = {}
+    for value in section.context(revision_data, [], bound).values():
+        if hasattr(value, "fields"):
+            names |= set(value.fields)
+    return names
+
+
+def _editor_page(request: HttpRequest, blueprint: Blueprint, **failed: object) -> HttpResponse:
+    sections = [
+        section
+        for section in SECTIONS.values()
+        if not section.permission or request.user.has_perm(section.permission)
+    ]
+    failed_name = failed.get("failed_section")
+    html = [
+        _section_html(
+            request, blueprint, section, **(failed if section.name == failed_name else {})
+        )
+        for section in sections
+    ]
+    return render(
+        request,
+        "blueprints/editor.html",
+        {
+            "blueprint": blueprint,
+            "revision": blueprint.latest_revision,
+            "sections": sections,
+            "sections_html": html,
+        },
+    )
+
+
 @permission_required("blueprints.change_blueprint", raise_exception=True)
+@require_safe
 def blueprint_edit(request: HttpRequest, name: str) -> HttpResponse:
     blueprint = get_object_or_404(Blueprint, name=name)
+    return _editor_page(request, blueprint)
+
+
+def _section_or_404(request: HttpRequest, section_name: str):
+    section = SECTIONS.get(section_name)
+    if section is None:
+        raise Http404("No such section.")
+    if section.permission and not request.user.has_perm(section.permission):
+        raise PermissionDenied
+    return section
+
+
+@permission_required("blueprints.change_blueprint", raise_exception=True)
+def blueprint_section(request: HttpRequest, name: str, section_name: str) -> HttpResponse:
+    """One editor section: GET shows it, POST saves it as a new revision (htmx or plain)."""
+    blueprint = get_object_or_404(Blueprint, name=name)
+    section = _section_or_404(request, section_name)
+    if request.method != "POST":
+        return HttpResponse(_section_html(request, blueprint, section))
+    revision = blueprint.latest_revision
+    try:
+        based_on = int(request.POST.get("based_on", ""))
+        change = section.apply(
+            request.POST, request.FILES, revision.data, list(revision.targets.all())
+        )
+        revision = blueprint_update(
+            blueprint=blueprint,
+            changes=change.fields,
+            message=change.message,
+            author=request.user,
+            based_on=based_on,
+        )
+    except (ValidationError, BlueprintSourceError, BlueprintConflictError, ValueError) as error:
+        errors = (
+            error.message_dict
+            if isinstance(error, ValidationError) and hasattr(error, "error_dict")
+            else {"__all__": [_message(error)]}
+        )
+        bound = Bound(request.POST, request.FILES, errors)
+        if not request.htmx:
+            return _editor_page(request, blueprint, failed_section=section.name, bound=bound)
+        return HttpResponse(_section_html(request, blueprint, section, bound=bound))
+    blueprint.refresh_from_db()
+    if not request.htmx:
+        messages.success(request, f"{change.message} (revision {revision.number}).")
+        return redirect(f"/blueprints/{blueprint.name}/edit/#section-{section.name}")
+    response = HttpResponse(_section_html(request, blueprint, section, saved=change.message))
+    trigger_client_event(
+        response, "blueprintSaved", {"revision": revision.number, "section": section.name}
+    )
+    return response
+
+
+def _message(error: Exception) -> str:
+    if isinstance(error, ValidationError):
+        return " ".join(error.messages)
+    if isinstance(error, ValueError) and not isinstance(error, BlueprintSourceError):
+        return "The form was incomplete or out of date; reload the page and try again."
+    return str(error)
+
+
+@permission_required("blueprints.change_blueprint", raise_exception=True)
+def package_search(request: HttpRequest, name: str) -> HttpResponse:
+    blueprint = get_object_or_404(Blueprint, name=name)
+    query = request.GET.get("name", request.GET.get("q", "")).strip()[:100]
+    targets = list(blueprint.latest_revision.targets.all())
+    results = package_search_for(query=query, targets=targets) if len(query) >= 2 else []
+    chosen = set(blueprint.latest_revision.data.get("packages") or [])
+    return render(
+        request,
+        "blueprints/sections/package_results.html",
+        {
+            "results": results,
+            "query": query,
+            "chosen": chosen,
+            "blueprint": blueprint,
+            "revision": blueprint.latest_revision,
+        },
+    )
+
+
+@permission_required("blueprints.change_blueprint", raise_exception=True)
+def system_ini_preview(request: HttpRequest, name: str) -> HttpResponse:
+    """The exact system.ini a technician will see for one target, from the form as typed."""
+    blueprint = get_object_or_404(Blueprint, name=name)
+    revision = blueprint.latest_revision
+    targets = list(revision.targets.all())
+    profile = next((p for p in targets if p.slug == request.POST.get("preview_profile")), None)
+    profile = profile or (targets[0] if targets else None)
+    capabilities = frozenset(profile.capabilities if profile else ["ethernet"])
+    form = SystemIniForm(request.POST, has_wifi=any(p.has_wifi for p in targets))
+    form.is_valid()
+    values = form.system_ini_values(
+        {k: v for k, v in form.cleaned_data.items() if k not in form.errors},
+        keep_wifi_key=revision.data.get("system_ini") or {},
+    )
+    raw = "\n".join(f"{key}={SystemIniForm._ini(value)}" for key, value in values.items())
+    declared = app_settings(revision.data)
+    result = validate_system_ini(parse_ini(raw), capabilities=capabilities, app_settings=declared)
+    header = f"{blueprint.name} for {profile.name}" if profile else blueprint.name
+    text = render_system_ini(
+        result.values, capabilities=capabilities, app_settings=declared, header=header
+    )
+    return render(
+        request,
+        "blueprints/sections/system_ini_preview.html",
+        {"text": text.replace("\r\n", "\n"), "profile": profile, "errors": form.errors},
+    )
+
+
+@permission_required("blueprints.change_blueprint", raise_exception=True)
+def blueprint_source_edit(request: HttpRequest, name: str) -> HttpResponse:
+    blueprint = get_object_or_404(Blueprint, name=name)
     latest = blueprint.latest_revision
-    initial = {"source": latest.source, "based_on": latest.number} if latest else {}
+    initial = {"source": latest.source, "based_on": latest.number}
     form = BlueprintSourceForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
             revision = blueprint_revise(
                 blueprint=blueprint,
                 source=form.cleaned_data["source"],
-                message=form.cleaned_data["message"],
+                message=form.cleaned_data["message"] or "Edited as JSON5",
                 based_on=form.cleaned_data["based_on"],
                 author=request.user,
             )
@@ -65,4 +273,89 @@ def blueprint_edit(request: HttpRequest, name: str) -> HttpResponse:
         else:
             messages.success(request, f"Saved as revision {revision.number}.")
             return redirect("blueprints:detail", name=blueprint.name)
-    return render(request, "blueprints/edit.html", {"blueprint": blueprint, "form": form})
+    return render(request, "blueprints/source.html", {"blueprint": blueprint, "form": form})
+
+
+@permission_required("blueprints.view_blueprint", raise_exception=True)
+def blueprint_history(request: HttpRequest, name: str) -> HttpResponse:
+    blueprint = get_object_or_404(Blueprint, name=name)
+    revisions = blueprint.revisions.select_related("author")
+    return render(
+        request, "blueprints/history.html", {"blueprint": blueprint, "revisions": revisions}
+    )
+
+
+@permission_required("blueprints.view_blueprint", raise_exception=True)
+def blueprint_diff(request: HttpRequest, name: str) -> HttpResponse:
+    blueprint = get_object_or_404(Blueprint, name=name)
+    try:
+        numbers = sorted({int(request.GET["a"]), int(request.GET["b"])})
+    except (KeyError, ValueError):
+        messages.error(request, "Choose two revisions to compare.")
+        return redirect("blueprints:history", name=name)
+    old = get_object_or_404(BlueprintRevision, blueprint=blueprint, number=numbers[0])
+    new = get_object_or_404(BlueprintRevision, blueprint=blueprint, number=numbers[-1])
+    return render(
+        request,
+        "blueprints/diff.html",
+        {
+            "blueprint": blueprint,
+            "old": old,
+            "new": new,
+            "diffs": revision_diff(old.data, new.data),
+        },
+    )
+
+
+@permission_required("blueprints.change_blueprint", raise_exception=True)
+@require_POST
+def blueprint_restore_view(request: HttpRequest, name: str, number: int) -> HttpResponse:
+    blueprint = get_object_or_404(Blueprint, name=name)
+    try:
+        revision = blueprint_restore(
+            blueprint=blueprint,
+            number=number,
+            author=request.user,
+            based_on=int(request.POST.get("based_on", "0")),
+        )
+    except (
+        BlueprintConflictError,
+        BlueprintRevision.DoesNotExist,
+        ValueError,
+        BlueprintSourceError,
+    ) as error:
+        messages.error(request, str(error) or "That revision does not exist.")
+        return redirect("blueprints:history", name=name)
+    messages.success(request, f"Revision {number} restored as revision {revision.number}.")
+    return redirect("blueprints:detail", name=name)
+
+
+@permission_required("blueprints.view_blueprint", raise_exception=True)
+def blueprint_export(request: HttpRequest, name: str) -> HttpResponse:
+    blueprint = get_object_or_404(Blueprint, name=name)
+    revision = blueprint.latest_revision
+    if number := request.GET.get("revision"):
+        revision = get_object_or_404(blueprint.revisions, number=number if number.isdigit() else 0)
+    response = HttpResponse(revision.source, content_type="application/json5; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{blueprint.name}.genpack.json5"'
+    return response
+
+
+@permission_required("blueprints.add_blueprint", raise_exception=True)
+def blueprint_import_view(request: HttpRequest) -> HttpResponse:
+    form = BlueprintImportForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            blueprint, warnings = blueprint_import(
+                source=form.source_text(),
+                author=request.user,
+                name=form.cleaned_data["name"] or None,
+            )
+        except BlueprintSourceError as error:
+            form.add_error(None, str(error))
+        else:
+            for warning in warnings:
+                messages.warning(request, warning)
+            messages.success(request, f"Imported as “{blueprint.name}”.")
+            return redirect("blueprints:detail", name=blueprint.name)
+    return render(request, "blueprints/import.html", {"form": form})

@@ -93,8 +93,8 @@ def build_log(request: HttpRequest, build_id: int) -> HttpResponse:
     return response
 
 
-@require_POST
 @permission_required("builds.cancel_build", raise_exception=True)
+@require_POST
 def build_cancel_view(request: HttpRequest, build_id: int) -> HttpResponse:
     build = _visible_build(request, build_id)
     if build_cancel(build=build, by=request.user):
@@ -104,8 +104,8 @@ def build_cancel_view(request: HttpRequest, build_id: int) -> HttpResponse:
     return redirect("builds:detail", build_id=build.pk)
 
 
-@require_POST
 @permission_required("builds.add_build", raise_exception=True)
+@require_POST
 def build_rebuild_view(request: HttpRequest, build_id: int) -> HttpResponse:
     build = _visible_build(request, build_id)
     try:
@@ -117,8 +117,8 @@ def build_rebuild_view(request: HttpRequest, build_id: int) -> HttpResponse:
     return redirect("builds:detail", build_id=new.pk)
 
 
-@require_POST
 @permission_required("builds.add_build", raise_exception=True)
+@require_POST
 def build_start(request: HttpRequest, name: str) -> HttpResponse:
     """Start builds of a blueprint's latest revision: one target, or all of them."""
     blueprint = get_object_or_404(Blueprint, name=name)

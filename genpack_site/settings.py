@@ -73,6 +73,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "genpack_site.context_processors.navigation",
             ],
+            "builtins": ["blueprints.templatetags.sizes"],
         },
     },
 ]
@@ -199,4 +200,6 @@ CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_BEAT_SCHEDULE = {
     "reap-builds": {"task": "builds.reap", "schedule": float(GENPACK_REAPER_SECONDS)},
     "retention": {"task": "builds.retention", "schedule": 3600.0},
+    # Debian publishes point releases and security updates at most a few times a day.
+    "package-index": {"task": "blueprints.package_index", "schedule": 24 * 3600.0},
 }

@@ -25,11 +25,8 @@ TEST_REDIS_URL = os.environ.get("GENPACK_TEST_REDIS_URL", "redis://127.0.0.1:637
 
 @pytest.fixture(scope="session", autouse=True)
 def _static_files_collected() -> None:
-    """Templates use hashed static names (as in production), so collect them once."""
-    from django.conf import settings
-
-    if not (Path(settings.STATIC_ROOT) / "staticfiles.json").exists():
-        call_command("collectstatic", interactive=False, verbosity=0)
+    """Templates use hashed static names (as in production): collect them once per run."""
+    call_command("collectstatic", interactive=False, verbosity=0)
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ handling everybody knows, and the genpack logic stays one small sourced script.
 from __future__ import annotations
 
 import secrets
+import shutil
 from pathlib import Path
 
 from .chroot import Chroot
@@ -18,12 +19,23 @@ from .spec import BuildSpec
 
 STEP = "boot"
 
-# MODULES=most: a PC profile may boot from SATA, NVMe, USB or virtio; the initramfs cannot know.
+# MODULES=list: the genpack hook adds the storage/USB/VM drivers that can hold the boot medium
+# of a PC or VM (SATA, NVMe, USB, SD, virtio, Hyper-V, VMware); the rest loads from system.img.
 INITRAMFS_CONF = """\
-# genpack-site: the initramfs must find the boot medium on any PC of the profile.
-MODULES=most
+# genpack-site: drivers for the boot medium only (see hooks/genpack).
+MODULES=list
 COMPRESS={compress}
 """
+
+# Kernel module trees for hardware a profile declares it does not have (its capabilities).
+# A profile without "wifi" can never configure a Wi-Fi link (system.ini has no Wi-Fi keys for
+# it), one without "bluetooth" or "display" has no such device. Ethernet, USB and storage
+# drivers always stay: they are how a technician reaches a device.
+PRUNABLE_MODULES = {
+    "wifi": ("kernel/drivers/net/wireless", "kernel/net/mac80211", "kernel/net/wireless"),
+    "bluetooth": ("kernel/drivers/bluetooth", "kernel/net/bluetooth"),
+    "display": ("kernel/drivers/gpu",),
+}
 
 GRUB_MODULES = (
     "normal linux search search_fs_uuid loopback squash4 xzio gzio fat part_gpt part_msdos "
@@ -49,13 +61,29 @@ def kernel_version(root: Path) -> str:
     return versions[0]
 
 
-def make_initramfs(root: Path, chroot: Chroot, compress: str = "gzip") -> str:
+def prune_kernel_modules(spec: BuildSpec, root: Path, chroot: Chroot, version: str) -> None:
+    modules = root / "usr/lib/modules" / version
+    pruned = []
+    for capability, trees in PRUNABLE_MODULES.items():
+        if capability in spec.capabilities:
+            continue
+        for tree in trees:
+            if (modules / tree).is_dir():
+                shutil.rmtree(modules / tree)
+                pruned.append(tree)
+    if pruned:
+        chroot.runner.reporter.log(f"profile lacks them: removed kernel modules {', '.join(pruned)}")
+        chroot.run("depmod", "-a", version, step=STEP)
+
+
+def make_initramfs(spec: BuildSpec, root: Path, chroot: Chroot, compress: str = "gzip") -> str:
     install_host_file(
         root,
         "/etc/initramfs-tools/conf.d/genpack.conf",
         INITRAMFS_CONF.format(compress=compress).encode(),
     )
     version = kernel_version(root)
+    prune_kernel_modules(spec, root, chroot, version)
     # Undo the diversion set while installing: from here on update-initramfs is the real one.
     chroot.shell(
         "rm -f /usr/sbin/update-initramfs && "

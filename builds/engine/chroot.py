@@ -7,6 +7,7 @@ The tree's /dev already holds the basic device nodes mmdebstrap created.
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 from .runner import CommandResult, Runner
@@ -36,6 +37,7 @@ class Chroot:
         ]  # fmt: skip
 
     def run(self, *command: str, step: str, **kwargs) -> CommandResult:
+        kwargs.setdefault("display", f"chroot {self.root} {shlex.join(command)}")
         return self.runner.run(self.argv(*command), step=step, env=CHROOT_ENV, **kwargs)
 
     def shell(self, script: str, *, step: str, **kwargs) -> CommandResult:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import tempfile
 from pathlib import Path
 
@@ -47,9 +48,16 @@ def main(argv: list[str] | None = None) -> int:
         workdir.rmdir()  # build() wants to create (or find empty) its own work directory
     ini = args.system_ini.read_text(encoding="utf-8-sig") if args.system_ini else None
     reporter = ConsoleReporter(verbose=not args.quiet)
+    # `kill PID` must also stop mksquashfs & co. (own process groups): turn SIGTERM into the
+    # KeyboardInterrupt the runner already handles by killing the running command's group.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         result = build(
-            spec, workdir=workdir, outdir=args.out, options=options, reporter=reporter,
+            spec,
+            workdir=workdir,
+            outdir=args.out,
+            options=options,
+            reporter=reporter,
             system_ini=ini,
         )
     except BuildError as error:

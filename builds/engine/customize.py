@@ -42,7 +42,9 @@ def install_host_file(root: Path, path: str, data: bytes, mode: int = 0o644) -> 
     for part in Path(path.lstrip("/")).parent.parts:
         current = current / part
         if current.is_symlink():
-            raise BuildError(STEP, f"{current.relative_to(root)} is a symlink; refusing to write {path}")
+            raise BuildError(
+                STEP, f"{current.relative_to(root)} is a symlink; refusing to write {path}"
+            )
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(data)
     target.chmod(mode)
@@ -141,9 +143,15 @@ def place_files(spec: BuildSpec, chroot: Chroot) -> None:
             try:
                 data = base64.b64decode(entry["content_b64"], validate=True)
             except ValueError as error:
-                raise BuildError(STEP, f"file {entry['path']}: content_b64 is not base64") from error
+                raise BuildError(
+                    STEP, f"file {entry['path']}: content_b64 is not base64"
+                ) from error
         chroot.write_file(
-            entry["path"], data, mode=entry["mode"], owner=entry["owner"], group=entry["group"],
+            entry["path"],
+            data,
+            mode=entry["mode"],
+            owner=entry["owner"],
+            group=entry["group"],
             step=STEP,
         )
 
@@ -159,8 +167,11 @@ def unit_exists(root: Path, unit: str) -> bool:
     if "@" in unit:  # name@instance.service -> name@.service
         prefix, _, rest = unit.partition("@")
         name = f"{prefix}@.{rest.rsplit('.', 1)[1]}"
-    return any((root / directory / candidate).exists()
-               for directory in UNIT_DIRS for candidate in {unit, name})
+    return any(
+        (root / directory / candidate).exists()
+        for directory in UNIT_DIRS
+        for candidate in {unit, name}
+    )
 
 
 def enable_services(spec: BuildSpec, chroot: Chroot) -> None:
@@ -177,9 +188,7 @@ def enable_services(spec: BuildSpec, chroot: Chroot) -> None:
 
 def purge_buildtime(spec: BuildSpec, chroot: Chroot) -> None:
     if spec.buildtime_packages:
-        chroot.run(
-            "apt-get", "purge", "-y", "--auto-remove", *spec.buildtime_packages, step=STEP
-        )
+        chroot.run("apt-get", "purge", "-y", "--auto-remove", *spec.buildtime_packages, step=STEP)
 
 
 def customize(spec: BuildSpec, root: Path, chroot: Chroot, build_id: str) -> None:

@@ -1,4 +1,4 @@
-"""The two error types the engine raises; both carry a message meant for the person reading the log."""
+"""The engine's two error types; both carry a message meant for the person reading the log."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""EngineOptions: how and where to build, deliberately outside the BuildSpec (not in the cache key)."""
+"""EngineOptions: how and where to build; deliberately not in the BuildSpec (nor its cache key)."""
 
 from __future__ import annotations
 

@@ -34,6 +34,7 @@ class BuildResult:
     timings: dict[str, float]
     spec_hash: str
     fat_uuid: str
+    build_id: str = "local"
     packages: dict[str, str] = field(default_factory=dict)
 
     def artifact(self, kind: str) -> Artifact:
@@ -48,7 +49,9 @@ def default_system_ini(spec: BuildSpec, build_id: str) -> str:
         settings.append(system_ini.AppSetting(**{**item, "choices": tuple(item["choices"])}))
     header = f"{spec.name} {spec.version} for {spec.profile}, build {build_id}".replace("  ", " ")
     return system_ini.render_system_ini(
-        {}, capabilities=frozenset(spec.capabilities or ("ethernet",)), app_settings=settings,
+        {},
+        capabilities=frozenset(spec.capabilities or ("ethernet",)),
+        app_settings=settings,
         header=header,
     )
 
@@ -129,10 +132,12 @@ def build(
         tee.progress(index / len(STEPS))
 
     def do_boot() -> None:
-        version = bootchain.make_initramfs(root, chroot)
+        version = bootchain.make_initramfs(spec, root, chroot)
         bootchain.place_kernel(root, version)
-        tee.log(f"kernel {version}: /boot/kernel, /boot/initramfs "
-                f"({(root / 'boot/initramfs').stat().st_size // 1024} KiB)")
+        tee.log(
+            f"kernel {version}: /boot/kernel, /boot/initramfs "
+            f"({(root / 'boot/initramfs').stat().st_size // 1024} KiB)"
+        )
 
     def do_squashfs() -> None:
         packages.update(assemble.installed_packages(root, runner))
@@ -163,8 +168,11 @@ def build(
             runner=runner,
         )
         assemble.assemble_disk(
-            disk=disk, fat_image=fat_image, data_label=assemble.data_label(volume_id),
-            workdir=workdir, runner=runner,
+            disk=disk,
+            fat_image=fat_image,
+            data_label=assemble.data_label(volume_id),
+            workdir=workdir,
+            runner=runner,
         )
         fat_image.unlink()
         produced.extend([("system-img", system_img), ("disk-raw", disk)])
@@ -194,7 +202,9 @@ def build(
             "kernel_command_line": bootchain.kernel_command_line(spec),
             "sources": rootfs.sources_lines(spec, options),
             "packages": {name: p["version"] for name, p in sorted(packages.items())},
-            "installed_size_kib": {name: p["installed_kib"] for name, p in sorted(packages.items())},
+            "installed_size_kib": {
+                name: p["installed_kib"] for name, p in sorted(packages.items())
+            },
             "artifacts": [
                 {"kind": a.kind, "name": a.path.name, "size": a.size, "sha256": a.sha256}
                 for a in artifacts
@@ -208,11 +218,13 @@ def build(
         extra = [sums, manifest_path, stage / "build.log"]
         published = publish([path for _, path in produced] + extra, outdir)
         by_name = {path.name: path for path in published}
-        final = [
-            Artifact(a.kind, by_name[a.path.name], a.size, a.sha256) for a in artifacts
-        ] + [
-            Artifact(kind, by_name[path.name], by_name[path.name].stat().st_size,
-                     assemble.sha256_file(by_name[path.name]))
+        final = [Artifact(a.kind, by_name[a.path.name], a.size, a.sha256) for a in artifacts] + [
+            Artifact(
+                kind,
+                by_name[path.name],
+                by_name[path.name].stat().st_size,
+                assemble.sha256_file(by_name[path.name]),
+            )
             for kind, path in zip(("sha256sums", "manifest", "log"), extra, strict=True)
         ]
         return BuildResult(
@@ -220,6 +232,7 @@ def build(
             timings=timings,
             spec_hash=spec.spec_hash(),
             fat_uuid=bootchain.fat_uuid(volume_id),
+            build_id=build_id,
             packages={name: p["version"] for name, p in packages.items()},
         )
     except BuildError as error:

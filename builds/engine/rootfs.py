@@ -79,7 +79,7 @@ def sources_lines(spec: BuildSpec, options: EngineOptions) -> list[str]:
     return list(dict.fromkeys(lines))
 
 
-def _cache_link_in_hook(cache_dir: Path) -> str:
+def cache_link_in_hook(cache_dir: Path) -> str:
     """Setup hook: hard-link the shared cache's .debs into the new tree's apt archive.
 
     Hard links are safe to share: apt never rewrites a .deb in place (a re-download lands in
@@ -89,7 +89,7 @@ def _cache_link_in_hook(cache_dir: Path) -> str:
     cache = shlex.quote(str(cache_dir))
     return (
         'mkdir -p "$1/var/cache/apt/archives/partial"; '
-        f"for f in {cache}/*.deb; do [ -e \"$f\" ] || continue; "
+        f'for f in {cache}/*.deb; do [ -e "$f" ] || continue; '
         'ln -f "$f" "$1/var/cache/apt/archives/" 2>/dev/null '
         '|| cp -f "$f" "$1/var/cache/apt/archives/"; done'
     )
@@ -122,7 +122,7 @@ def build_rootfs(spec: BuildSpec, root: Path, options: EngineOptions, runner: Ru
     ]  # fmt: skip
     if options.apt_cache_dir is not None:
         options.apt_cache_dir.mkdir(parents=True, exist_ok=True)
-        argv.append(f"--setup-hook={_cache_link_in_hook(options.apt_cache_dir)}")
+        argv.append(f"--setup-hook={cache_link_in_hook(options.apt_cache_dir)}")
     argv += [spec.suite, str(root), *sources_lines(spec, options)]
 
     missing: list[str] = []

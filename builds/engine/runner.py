@@ -13,6 +13,7 @@ import re
 import shlex
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -79,15 +80,17 @@ class Runner:
         keep_output: bool = False,
         on_line: Callable[[str], None] | None = None,
         failure_hint: Callable[[list[str]], str | None] | None = None,
+        display: str | None = None,
     ) -> CommandResult:
         """Run argv; raise BuildError(step, ...) with the output's tail when it fails.
 
         quiet: do not forward output lines to the reporter (for commands whose output is data).
         keep_output: return every line (else only the tail is kept, to bound memory).
         failure_hint: turns the output into a specific message ("package foo does not exist").
+        display: what to log instead of argv (a wrapper's plumbing hides the real command).
         """
         args = [os.fspath(arg) for arg in argv]
-        self.reporter.log("$ " + self.mask(shlex.join(args)))
+        self.reporter.log("$ " + self.mask(display or shlex.join(args)))
         full_env = {**os.environ, "LC_ALL": "C.UTF-8", "DEBIAN_FRONTEND": "noninteractive"}
         full_env.update(env or {})
         limit = timeout or self.default_timeout
@@ -107,13 +110,25 @@ class Runner:
         except OSError as error:
             raise BuildError(step, f"cannot run {args[0]}: {error.strerror}") from error
         self._current = process
-        timed_out = False
+        timed_out = threading.Event()
+
+        def on_timeout() -> None:
+            # Reading stdout blocks while the command is silent: a timer enforces the limit.
+            timed_out.set()
+            self._kill_group(process)
+
+        watchdog = threading.Timer(limit, on_timeout)
+        watchdog.daemon = True
+        watchdog.start()
         try:
             if input_text is not None:
                 assert process.stdin is not None
                 data = input_text.encode("utf-8") if isinstance(input_text, str) else input_text
-                process.stdin.write(data)
-                process.stdin.close()
+                try:
+                    process.stdin.write(data)
+                    process.stdin.close()
+                except BrokenPipeError:
+                    pass  # the command exited early; its status tells why
             assert process.stdout is not None
             for raw in process.stdout:
                 line = self.mask(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
@@ -124,27 +139,23 @@ class Runner:
                     on_line(line)
                 if not quiet:
                     self.reporter.log(line)
-                if time.monotonic() - started > limit:
-                    timed_out = True
-                    break
-            if timed_out:
-                self._kill_group(process)
-            try:
-                process.wait(timeout=max(1.0, limit - (time.monotonic() - started)))
-            except subprocess.TimeoutExpired:
-                timed_out = True
-                self._kill_group(process)
+            process.wait()
         except BaseException:
             # Caller cancelled (KeyboardInterrupt, Celery soft limit...): take the tree down too.
             self._kill_group(process)
             raise
         finally:
+            watchdog.cancel()
             self._current = None
         seconds = time.monotonic() - started
-        result = CommandResult(args, process.returncode, seconds, lines if keep_output else list(tail))
-        if timed_out:
+        result = CommandResult(
+            args, process.returncode, seconds, lines if keep_output else list(tail)
+        )
+        if timed_out.is_set():
             raise BuildError(step, f"{os.path.basename(args[0])} took longer than {limit} s")
-        self.reporter.log(f"  ({os.path.basename(args[0])}: exit {process.returncode}, {seconds:.1f} s)")
+        self.reporter.log(
+            f"  ({os.path.basename(args[0])}: exit {process.returncode}, {seconds:.1f} s)"
+        )
         if check and process.returncode != 0:
             hint = failure_hint(list(tail) if not keep_output else lines) if failure_hint else None
             if hint:

@@ -59,7 +59,7 @@ def _sorted_unique(values: Any, field_name: str) -> tuple[str, ...]:
 
 
 def _freeze(value: Any) -> Any:
-    """Dicts stay dicts (JSON objects) but lists become tuples so the dataclass stays hashable-ish."""
+    """Dicts stay dicts (JSON objects); lists become tuples, as the frozen dataclass expects."""
     if isinstance(value, list):
         return tuple(_freeze(item) for item in value)
     if isinstance(value, dict):

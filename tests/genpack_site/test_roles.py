@@ -54,7 +54,7 @@ def test_technician_cannot_edit_blueprints(technician: Client, blueprint: Bluepr
     assert technician.get(reverse("blueprints:new")).status_code == 403
     assert technician.get(reverse("blueprints:edit", args=["kiosk"])).status_code == 403
     response = technician.post(
-        reverse("blueprints:edit", args=["kiosk"]), _edit_source(blueprint, "x")
+        reverse("blueprints:source", args=["kiosk"]), _edit_source(blueprint, "x")
     )
     assert response.status_code == 403
     response = technician.post(reverse("blueprints:new"), {"name": "sneaky"})
@@ -75,7 +75,7 @@ def test_technician_sees_builds_and_profiles_but_no_blueprints(technician: Clien
 
 def test_product_manager_edits_blueprints(product_manager: Client, blueprint: Blueprint) -> None:
     response = product_manager.post(
-        reverse("blueprints:edit", args=["kiosk"]), _edit_source(blueprint, "Shop kiosk")
+        reverse("blueprints:source", args=["kiosk"]), _edit_source(blueprint, "Shop kiosk")
     )
     assert response.status_code == 302
     blueprint.refresh_from_db()

@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import system_ini  # noqa: E402  (shipped next to this file)
+import system_ini
 
 BOOT = Path("/run/initramfs/boot")
 INI_PATH = BOOT / "system.ini"
@@ -238,7 +238,9 @@ def command_apply() -> int:
         notes.append(f"could not reset factory_reset in system.ini: {error}")
     reason_file = STATE / "transient-reason"
     if reason_file.exists():
-        notes.append(f"transient mode ({reason_file.read_text().strip()}): changes are lost at power-off")
+        notes.append(
+            f"transient mode ({reason_file.read_text().strip()}): changes are lost at power-off"
+        )
     state = {
         "values": values,
         "rejected": {**result.rejected, **failed},
@@ -276,7 +278,9 @@ def command_status(wait_seconds: int = 30) -> int:
     try:
         state = json.loads((STATE / "applied.json").read_text())
     except (OSError, ValueError):
-        state = {"notes": ["the settings agent did not run or failed; see journalctl -u genpack-agent"]}
+        state = {
+            "notes": ["the settings agent did not run or failed; see journalctl -u genpack-agent"]
+        }
     deadline = time.monotonic() + wait_seconds
     addresses = current_addresses()
     while not addresses and time.monotonic() < deadline:

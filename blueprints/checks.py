@@ -1,0 +1,264 @@
+"""What makes blueprint data valid, with messages a product manager can act on.
+
+Shapes that the engine also checks (users, groups, files, settings) are checked by the
+engine's own normalisation, so the form, the import and the build agree; system_ini values
+by the module the device itself runs.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from blueprints.json5_io import BlueprintSourceError, line_of_key
+from builds.engine.device.system_ini import KNOWN_KEYS, parse_ini, validate_system_ini
+from builds.engine.errors import SpecError
+from builds.engine.spec import UNIT_RE, BuildSpec
+
+KNOWN_FIELDS = frozenset(
+    {
+        "name",
+        "description",
+        "version",
+        "packages",
+        "buildtime_packages",
+        "services",
+        "users",
+        "groups",
+        "files",
+        "setup_commands",
+        "targets",
+        "system_ini",
+        "settings",
+        "arch",
+        "variants",
+        "compression",
+    }
+)
+# Allowed inside `arch` and `variants` layers (genpack's merge).
+LAYER_FIELDS = frozenset(
+    {
+        "packages",
+        "buildtime_packages",
+        "services",
+        "users",
+        "groups",
+        "files",
+        "setup_commands",
+        "settings",
+        "description",
+        "version",
+        "compression",
+    }
+)
+# genpack fields with no meaning for Debian builds: kept in the source, ignored, warned about.
+GENPACK_ONLY_FIELDS = frozenset(
+    {
+        "use",
+        "accept_keywords",
+        "license",
+        "mask",
+        "env",
+        "binpkg_excludes",
+    }
+)
+STRING_LIST_FIELDS = ("packages", "buildtime_packages", "services", "setup_commands", "targets")
+COMPRESSIONS = ("xz", "gzip")
+NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+# Debian package names (policy 5.6.1), optionally prefixed with "-" to remove one.
+DEBIAN_PACKAGE = re.compile(r"^-?[a-z0-9][a-z0-9+.-]+$")
+GENTOO_ATOM = re.compile(r"^[<>=~!]*[a-z0-9-]+/[A-Za-z0-9_+.-]+")
+# Well-known Gentoo names whose Debian name differs.
+GENTOO_TO_DEBIAN = {
+    "net-misc/openssh": "openssh-server",
+    "app-editors/vim": "vim",
+    "net-misc/curl": "curl",
+    "dev-lang/python": "python3",
+    "www-servers/nginx": "nginx",
+    "app-misc/screen": "screen",
+    "net-misc/chrony": "chrony",
+    "sys-apps/iproute2": "iproute2",
+    "dev-vcs/git": "git",
+    "net-wireless/wpa_supplicant": "wpasupplicant",
+    "app-admin/sudo": "sudo",
+}
+UNIT_SUFFIXES = (".service", ".socket", ".timer", ".target", ".path", ".mount", ".automount")
+
+
+def unit_name(service: str) -> str:
+    """genpack lists services without a suffix; systemd's default suffix is .service."""
+    name = service.lstrip("-")
+    prefix = service[: len(service) - len(name)]
+    return prefix + (name if name.endswith(UNIT_SUFFIXES) else f"{name}.service")
+
+
+def _fail(message: str, source: str, key: str) -> BlueprintSourceError:
+    return BlueprintSourceError(message, line=line_of_key(source, key))
+
+
+def _check_string_list(layer: dict[str, Any], key: str, source: str) -> None:
+    value = layer.get(key)
+    if value is None:
+        return
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise _fail(
+            f'“{key}” must be a list of text values, e.g. {key}: ["one", "two"].', source, key
+        )
+
+
+def _check_packages(layer: dict[str, Any], source: str) -> None:
+    for key in ("packages", "buildtime_packages"):
+        for name in layer.get(key) or []:
+            if GENTOO_ATOM.match(name):
+                atom = name.lstrip("<>=~!").split(":")[0]
+                atom = re.sub(r"-[0-9].*$", "", atom)
+                guess = GENTOO_TO_DEBIAN.get(atom)
+                hint = f" — perhaps “{guess}”" if guess else ""
+                raise _fail(
+                    f"“{name}” is a Gentoo package atom; genpack-site builds from Debian "
+                    f"packages, so use a Debian package name{hint}.",
+                    source,
+                    key,
+                )
+            if not DEBIAN_PACKAGE.match(name):
+                raise _fail(
+                    f"“{name}” in {key} is not a valid Debian package name "
+                    "(lower-case letters, digits, + - and . only).",
+                    source,
+                    key,
+                )
+
+
+def _check_services(layer: dict[str, Any], source: str) -> None:
+    for service in layer.get("services") or []:
+        if not UNIT_RE.match(unit_name(service).lstrip("-")):
+            raise _fail(
+                f"“{service}” is not a systemd unit name (e.g. ssh.service, backup.timer, "
+                "getty@tty1.service).",
+                source,
+                "services",
+            )
+
+
+def _check_shapes(layer: dict[str, Any], source: str) -> None:
+    """users, groups, files and settings, as the engine will read them."""
+    from blueprints.buildspec import user_entry
+
+    for key in ("users", "groups", "files", "settings"):
+        if key in layer and not isinstance(layer[key], list):
+            raise _fail(f"“{key}” must be a list.", source, key)
+    try:
+        BuildSpec(
+            name="check",
+            users=tuple(user_entry(user) for user in layer.get("users") or []),
+            groups=tuple(layer.get("groups") or []),
+            files=tuple(layer.get("files") or []),
+            settings=tuple(layer.get("settings") or []),
+        ).normalise()
+    except (SpecError, TypeError, ValueError) as error:
+        key = str(error).split(":", 1)[0].split()[0] if str(error) else "users"
+        key = key if key in ("users", "groups", "files", "settings") else _guess_key(str(error))
+        raise _fail(str(error), source, key) from None
+
+
+def _guess_key(message: str) -> str:
+    for key in ("user", "group", "file", "setting"):
+        if message.startswith(key):
+            return f"{key}s"
+    return "users"
+
+
+def _check_layer(layer: Any, source: str, where: str) -> None:
+    if not isinstance(layer, dict):
+        raise _fail(f"“{where}” entries must be objects like {{packages: [...]}}.", source, where)
+    for key in layer:
+        if key not in LAYER_FIELDS:
+            raise _fail(f"“{key}” cannot be set inside “{where}”.", source, key)
+    for key in ("packages", "buildtime_packages", "services", "setup_commands"):
+        _check_string_list(layer, key, source)
+    _check_packages(layer, source)
+    _check_services(layer, source)
+    _check_shapes(layer, source)
+
+
+def _check_system_ini(data: dict[str, Any], source: str) -> None:
+    values = data.get("system_ini")
+    if values is None:
+        return
+    if not isinstance(values, dict):
+        raise _fail("“system_ini” must be an object of key: value pairs.", source, "system_ini")
+    for key, value in values.items():
+        if key not in KNOWN_KEYS:
+            raise _fail(
+                f"“{key}” is not a system.ini key. Known keys: {', '.join(KNOWN_KEYS)}.",
+                source,
+                "system_ini",
+            )
+        if isinstance(value, list):
+            value = "\n ".join(str(item) for item in value)
+        elif isinstance(value, bool):
+            value = "yes" if value else "no"
+        if "\n" in str(value) and key != "ssh_pubkey" and key not in ("dns", "ntp"):
+            raise _fail(f"system_ini “{key}” must be one line.", source, key)
+    raw = "\n".join(f"{key}={_ini_value(value)}" for key, value in values.items())
+    result = validate_system_ini(parse_ini(raw), capabilities=frozenset({"ethernet", "wifi"}))
+    if result.rejected:
+        key, reason = next(iter(result.rejected.items()))
+        raise _fail(f"system_ini “{key}”: {reason}", source, key)
+
+
+def _ini_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return "\n  ".join(str(item) for item in value)
+    return str(value)
+
+
+def blueprint_check(data: Any, *, source: str = "") -> list[str]:
+    """Raise BlueprintSourceError for the first problem; return warnings for ignored fields."""
+    if not isinstance(data, dict):
+        raise BlueprintSourceError('A blueprint is an object: { name: "...", packages: [...] }.')
+    warnings = []
+    for key in data:
+        if not isinstance(key, str):
+            raise BlueprintSourceError("Field names must be text.")
+        if key in GENPACK_ONLY_FIELDS:
+            warnings.append(
+                f"“{key}” (line {line_of_key(source, key)}) is a Gentoo/genpack setting with "
+                "no meaning for Debian builds; it is kept but ignored."
+            )
+        elif key not in KNOWN_FIELDS:
+            raise _fail(
+                f"Unknown field “{key}”. Known fields: {', '.join(sorted(KNOWN_FIELDS))}.",
+                source,
+                key,
+            )
+    name = data.get("name")
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        raise _fail(
+            "“name” is required: lower-case letters, digits and hyphens, at most 63 characters.",
+            source,
+            "name",
+        )
+    for key in ("description", "version"):
+        if key in data and not isinstance(data[key], str):
+            raise _fail(f"“{key}” must be text.", source, key)
+    if data.get("compression", "xz") not in COMPRESSIONS:
+        raise _fail(
+            f"“compression” must be one of {', '.join(COMPRESSIONS)}.", source, "compression"
+        )
+    _check_string_list(data, "targets", source)
+    _check_layer({k: v for k, v in data.items() if k in LAYER_FIELDS}, source, "blueprint")
+    for group in ("arch", "variants"):
+        layers = data.get(group)
+        if layers is None:
+            continue
+        if not isinstance(layers, dict):
+            raise _fail(
+                f"“{group}” must be an object: {{name: {{packages: [...]}}}}.", source, group
+            )
+        for layer in layers.values():
+            _check_layer(layer, source, group)
+    _check_system_ini(data, source)
+    return warnings

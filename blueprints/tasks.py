@@ -1,0 +1,15 @@
+"""Celery tasks for blueprints: thin glue that calls services (STYLE.md 4)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from celery import shared_task
+
+from blueprints.package_index import packages_index_all
+
+
+@shared_task(name="blueprints.package_index")
+def package_index_task() -> list[dict[str, object]]:
+    """Refresh every package index the enabled profiles use (daily, from beat)."""
+    return [asdict(result) for result in packages_index_all()]

@@ -1,0 +1,231 @@
+"""The blueprint editor's sections, saved one at a time as revisions."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.test import Client
+
+from blueprints.models import Blueprint
+from tests.blueprints.conftest import section_post
+
+pytestmark = pytest.mark.django_db
+
+ED25519 = (
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGgm5VrX2tUAMFvQ4Lc6ykz3c9s0nZ3yqg9y3iS5lOQ2 pam@laptop"
+)
+
+
+def _latest(blueprint: Blueprint) -> dict:
+    blueprint.refresh_from_db()
+    return blueprint.latest_revision.data
+
+
+def test_new_blueprint_opens_the_editor(product_manager: Client, seeded: None) -> None:
+    response = product_manager.post(
+        "/blueprints/new/", {"name": "sensor-hub", "description": "Reads sensors", "targets": []}
+    )
+    assert response.status_code == 302
+    assert response["Location"] == "/blueprints/sensor-hub/edit/"
+    page = product_manager.get(response["Location"])
+    assert page.status_code == 200
+    html = page.content.decode()
+    for title in (
+        "Basics",
+        "Targets",
+        "Packages",
+        "Services",
+        "Users and groups",
+        "Files",
+        "Custom settings",
+        "Default system.ini",
+    ):
+        assert title in html
+    assert "Advanced" not in html  # setup commands need a permission product managers lack
+
+
+def test_each_section_save_is_a_revision_with_a_message(product_manager, kiosk) -> None:
+    response = section_post(
+        product_manager, kiosk, "basics", {"description": "Self-service kiosk", "version": "2.0"}
+    )
+    assert response.status_code == 200
+    assert "Saved: Changed basics" in response.content.decode()
+    trigger = json.loads(response["HX-Trigger"])
+    assert trigger["blueprintSaved"]["revision"] == 2
+    kiosk.refresh_from_db()
+    assert kiosk.latest_revision.message == "Changed basics"
+    assert kiosk.latest_revision.version == "2.0"
+
+
+def test_unknown_service_name_is_refused_with_the_reason(product_manager, kiosk) -> None:
+    response = section_post(product_manager, kiosk, "services", {"name": "not a unit!"})
+    assert "Not a systemd unit name" in response.content.decode()
+    kiosk.refresh_from_db()
+    assert kiosk.latest_revision.number == 1
+
+
+def test_typed_password_is_stored_only_as_a_crypt_hash(product_manager, kiosk) -> None:
+    response = section_post(
+        product_manager,
+        kiosk,
+        "users",
+        {
+            "form": "main",
+            "name": "operator",
+            "shell": "/bin/bash",
+            "password": "s3cret-Pa55",
+            "ssh_keys": ED25519,
+            "additional_groups": "dialout",
+        },
+    )
+    assert response.status_code == 200, response.content
+    kiosk.refresh_from_db()
+    user = _latest(kiosk)["users"][0]
+    assert user["password_hash"].startswith("$6$")
+    assert "s3cret-Pa55" not in kiosk.latest_revision.source
+    assert "s3cret-Pa55" not in json.dumps(kiosk.latest_revision.data)
+    assert user["ssh_keys"] == [ED25519]
+
+
+def test_bad_ssh_key_is_refused(product_manager, kiosk) -> None:
+    response = section_post(
+        product_manager,
+        kiosk,
+        "users",
+        {
+            "form": "main",
+            "name": "operator",
+            "shell": "/bin/bash",
+            "ssh_keys": "ssh-rsa nonsense",
+        },
+    )
+    assert "users" not in _latest(kiosk)
+    assert "errorlist" in response.content.decode()
+
+
+def test_static_ip_with_a_gateway_outside_the_subnet_is_refused_then_fixed(
+    product_manager, kiosk
+) -> None:
+    wrong = {
+        "network": "static",
+        "ip_address": "192.168.10.20/24",
+        "ip_gateway": "10.0.0.1",
+        "hostname": "kiosk-01",
+    }
+    response = section_post(product_manager, kiosk, "system_ini", wrong)
+    html = response.content.decode()
+    assert "is not in the network of ip_address (192.168.10.0/24)" in html
+    assert "system_ini" not in _latest(kiosk)
+    fixed = {**wrong, "ip_gateway": "192.168.10.1", "dns": "192.168.10.1 1.1.1.1"}
+    response = section_post(product_manager, kiosk, "system_ini", fixed)
+    assert "Saved" in response.content.decode()
+    assert _latest(kiosk)["system_ini"] == {
+        "hostname": "kiosk-01",
+        "ip_address": "192.168.10.20/24",
+        "ip_gateway": "192.168.10.1",
+        "dns": ["192.168.10.1", "1.1.1.1"],
+    }
+
+
+def test_preview_shows_the_exact_file_for_the_chosen_board(product_manager, kiosk) -> None:
+    url = f"/blueprints/{kiosk.name}/system-ini/preview/"
+    pc = product_manager.post(
+        url,
+        {"network": "dhcp", "hostname": "kiosk-07", "preview_profile": "pc-x86_64"},
+        HTTP_HX_REQUEST="true",
+    )
+    text = pc.content.decode()
+    assert "hostname=kiosk-07" in text
+    assert "wifi_ssid" in text  # the PC profile has a radio
+    kvm = product_manager.post(
+        url,
+        {"network": "dhcp", "hostname": "kiosk-07", "preview_profile": "kvm-x86_64"},
+        HTTP_HX_REQUEST="true",
+    )
+    assert "wifi_ssid" not in kvm.content.decode()
+
+
+def test_wifi_fields_only_with_a_radio(product_manager, kiosk) -> None:
+    assert 'name="wifi_ssid"' in product_manager.get("/blueprints/kiosk/edit/").content.decode()
+    section_post(product_manager, kiosk, "targets", {"targets": ["kvm-x86_64"]})
+    html = product_manager.get("/blueprints/kiosk/edit/").content.decode()
+    assert 'name="wifi_ssid"' not in html
+
+
+def test_two_browsers_editing_at_once_never_lose_an_edit(product_manager, kiosk) -> None:
+    kiosk.refresh_from_db()
+    opened_at = kiosk.latest_revision.number
+    first = product_manager.post(
+        "/blueprints/kiosk/edit/basics/",
+        {"based_on": opened_at, "description": "first browser"},
+        HTTP_HX_REQUEST="true",
+    )
+    assert "Saved" in first.content.decode()
+    second = product_manager.post(
+        "/blueprints/kiosk/edit/basics/",
+        {"based_on": opened_at, "description": "second browser"},
+        HTTP_HX_REQUEST="true",
+    )
+    assert "changed since you opened it" in second.content.decode()
+    assert _latest(kiosk)["description"] == "first browser"
+
+
+def test_plain_form_post_without_javascript_works(product_manager, kiosk) -> None:
+    response = section_post(product_manager, kiosk, "services", {"name": "ssh"}, htmx=False)
+    assert response.status_code == 302
+    assert _latest(kiosk)["services"] == ["ssh"]
+
+
+def test_files_refuse_paths_under_proc(product_manager, kiosk) -> None:
+    response = section_post(
+        product_manager,
+        kiosk,
+        "files",
+        {"path": "/proc/evil", "mode": "0644", "owner": "root", "content": "x"},
+    )
+    assert "cannot go under" in response.content.decode()
+    section_post(
+        product_manager,
+        kiosk,
+        "files",
+        {"path": "/etc/kiosk/url", "mode": "0644", "owner": "root", "content": "https://shop\n"},
+    )
+    assert _latest(kiosk)["files"] == [
+        {"path": "/etc/kiosk/url", "mode": "0644", "owner": "root", "content": "https://shop\n"}
+    ]
+
+
+def test_custom_setting_appears_in_the_preview(product_manager, kiosk) -> None:
+    section_post(
+        product_manager,
+        kiosk,
+        "settings",
+        {
+            "section": "kiosk",
+            "key": "start_url",
+            "type": "string",
+            "default": "https://example.com",
+            "help": "Page shown at start",
+        },
+    )
+    text = product_manager.post(
+        "/blueprints/kiosk/system-ini/preview/", {"network": "dhcp"}
+    ).content.decode()
+    assert "[kiosk]" in text and "start_url" in text
+
+
+def test_advanced_section_needs_its_permission(product_manager, admin_client_role, kiosk) -> None:
+    denied = section_post(
+        product_manager, kiosk, "advanced", {"setup_commands": "rm -rf /", "compression": "xz"}
+    )
+    assert denied.status_code == 403
+    allowed = section_post(
+        admin_client_role,
+        kiosk,
+        "advanced",
+        {"setup_commands": "echo hello > /etc/motd", "compression": "gzip"},
+    )
+    assert allowed.status_code == 200
+    assert _latest(kiosk)["setup_commands"] == ["echo hello > /etc/motd"]
+    assert _latest(kiosk)["compression"] == "gzip"
