@@ -41,6 +41,7 @@ CHUNK = 1 << 20
 INSERT_BATCH = 2000
 SEARCH_WINDOW = 200
 SEARCH_CACHE_SECONDS = 300
+SEARCH_GENERATION_KEY = "package_search:generation"
 # The first of these that the Release file lists is read: xz is the smallest download.
 PACKAGES_FILES = ("Packages.xz", "Packages.gz", "Packages")
 UNIT_DIR = b"lib/systemd/system/"
@@ -328,6 +329,9 @@ def package_index_update(
     for row in rows:
         row.units = sorted(units.get(row.name, ()))
     _rows_replace(suite=suite, component=component, arch=arch, rows=rows)
+    # Searches cached before this no longer match (in this process, or everywhere with a
+    # shared cache; elsewhere they expire within SEARCH_CACHE_SECONDS).
+    cache.set(SEARCH_GENERATION_KEY, time.time_ns(), None)
     PackageIndexState.objects.update_or_create(
         suite=suite,
         component=component,
@@ -438,10 +442,8 @@ def package_search(
     arches, components = list(arches), list(components)
     if not text or not arches or not components:
         return []
-    key = (
-        "package_search:"
-        + hashlib.sha256(repr((text, suite, arches, components, limit)).encode()).hexdigest()
-    )
+    scope = (cache.get(SEARCH_GENERATION_KEY, 0), text, suite, arches, components, limit)
+    key = "package_search:" + hashlib.sha256(repr(scope).encode()).hexdigest()
     hits = cache.get(key)
     if hits is None:
         hits = _search(text=text, suite=suite, arches=arches, components=components, limit=limit)
@@ -468,11 +470,15 @@ def _search(
         # Ranking every match by length would sort 20,000 names for "l": rank the first few
         # hundred in name order instead, which holds every match once the text is specific.
         stage: dict[str, list[SearchRow]] = {}
-        window = rows.values_list(
-            "name", "arch", "summary", "version", "section", "installed_size", "size"
-        )[: SEARCH_WINDOW * rows_per_name]
+        window = list(
+            rows.values_list(
+                "name", "arch", "summary", "version", "section", "installed_size", "size"
+            )[: SEARCH_WINDOW * rows_per_name]
+        )
         for row in window:
             stage.setdefault(row[0], []).append(row)
+        if len(stage) > 1 and len(window) == SEARCH_WINDOW * rows_per_name:
+            stage.popitem()  # the window may have cut off this name's rows for other arches
         for name in sorted(stage, key=lambda name: (len(name), name))[: limit - len(found)]:
             found[name] = stage[name]
     return [_hit(rows, arches) for rows in found.values()]

@@ -249,6 +249,14 @@ def build_publish(*, build_id: int, staging: Path, files: list[ProducedFile]) ->
     return bool(succeeded)
 
 
+def build_release(*, build: Build, released: bool = True) -> bool:
+    """Offer a succeeded build to field technicians (or take it back)."""
+    return (
+        Build.objects.filter(pk=build.pk, state=Build.State.SUCCEEDED).update(released=released)
+        == 1
+    )
+
+
 def build_rebuild(*, build: Build, requested_by: AbstractBaseUser | None) -> Build:
     """Build the same revision and profile again with the mirror's latest packages."""
     return build_enqueue(

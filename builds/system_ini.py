@@ -40,16 +40,19 @@ def app_settings(data: dict[str, Any]) -> list[AppSetting]:
     ]
 
 
-def default_system_ini(revision: BlueprintRevision, profile: HardwareProfile) -> str:
-    """The commented system.ini written into the image (CRLF, for Notepad)."""
-    data = revision.data
+def render_defaults(data: dict[str, Any], profile: HardwareProfile) -> str:
+    """The commented system.ini for blueprint `data` on `profile` (CRLF, for Notepad)."""
     capabilities = frozenset(profile.capabilities)
     declared = app_settings(data)
-    raw = "\n".join(
-        f"{key}={_ini_text(value)}" for key, value in (data.get("system_ini") or {}).items()
-    )
+    defaults = data.get("system_ini") or {}
+    raw = "\n".join(f"{key}={_ini_text(value)}" for key, value in defaults.items())
     result = validate_system_ini(parse_ini(raw), capabilities=capabilities, app_settings=declared)
     header = f"{data['name']} {data.get('version', '')} for {profile.name}".replace("  ", " ")
     return render_system_ini(
         result.values, capabilities=capabilities, app_settings=declared, header=header
     )
+
+
+def default_system_ini(revision: BlueprintRevision, profile: HardwareProfile) -> str:
+    """The system.ini written into a build of `revision` for `profile`."""
+    return render_defaults(revision.data, profile)

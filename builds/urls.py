@@ -8,6 +8,7 @@ urlpatterns = [
     path("<int:build_id>/", views.build_detail, name="detail"),
     path("<int:build_id>/log/", views.build_log, name="log"),
     path("<int:build_id>/cancel/", views.build_cancel_view, name="cancel"),
+    path("<int:build_id>/release/", views.build_release_view, name="release"),
     path("<int:build_id>/rebuild/", views.build_rebuild_view, name="rebuild"),
     path("<int:build_id>/download/<slug:kind>/", views.artifact_download, name="download"),
     path("start/<slug:name>/", views.build_start, name="start"),

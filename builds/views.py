@@ -12,7 +12,13 @@ from builds.downloads import artifact_response
 from builds.engine.errors import SpecError
 from builds.models import Build
 from builds.progress import build_estimate
-from builds.services import BuildRefusedError, build_cancel, build_enqueue, build_rebuild
+from builds.services import (
+    BuildRefusedError,
+    build_cancel,
+    build_enqueue,
+    build_rebuild,
+    build_release,
+)
 from hardware_profiles.models import HardwareProfile
 
 LOG_CHUNK = 256 * 1024
@@ -101,6 +107,23 @@ def build_cancel_view(request: HttpRequest, build_id: int) -> HttpResponse:
         messages.success(request, f"Build #{build.pk} cancelled.")
     else:
         messages.info(request, f"Build #{build.pk} had already finished.")
+    return redirect("builds:detail", build_id=build.pk)
+
+
+@permission_required("builds.release_build", raise_exception=True)
+@require_POST
+def build_release_view(request: HttpRequest, build_id: int) -> HttpResponse:
+    build = _visible_build(request, build_id)
+    released = request.POST.get("released", "1") == "1"
+    if build_release(build=build, released=released):
+        messages.success(
+            request,
+            "Released to field technicians."
+            if released
+            else "No longer offered to field technicians.",
+        )
+    else:
+        messages.error(request, "Only a succeeded build can be released.")
     return redirect("builds:detail", build_id=build.pk)
 
 

@@ -328,7 +328,8 @@ def _normalise_settings(settings: Any) -> tuple[dict[str, Any], ...]:
             raise SpecError(f"settings: section {section!r} must be a slug")
         if not isinstance(key, str) or not re.match(r"^[a-z_][a-z0-9_]*$", key):
             raise SpecError(f"settings: key {key!r} must be lower_snake_case")
-        setting_type = {"str": "string"}.get(raw.get("type", "string"), raw.get("type"))
+        setting_type = raw.get("type", "string")
+        setting_type = "string" if setting_type == "str" else setting_type
         _check_choice(f"settings {section}.{key}: type", setting_type, SETTING_TYPES)
         result[(section, key)] = {
             "section": section,

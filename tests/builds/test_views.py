@@ -1,0 +1,109 @@
+"""Build pages: live log by offset, release to technicians, who sees what."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.test import Client
+
+from builds import paths
+from builds.models import Build
+from builds.services import ProducedFile, build_claim, build_enqueue, build_publish
+from hardware_profiles.models import HardwareProfile
+from tests.builds.conftest import make_blueprint
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _data_dirs(settings, tmp_path: Path) -> None:
+    settings.GENPACK_WORK_DIR = tmp_path / "work"
+    settings.GENPACK_ARTIFACTS_DIR = tmp_path / "artifacts"
+    settings.GENPACK_MIN_FREE_BYTES = 0
+
+
+def _succeeded(profile: HardwareProfile) -> Build:
+    build = build_enqueue(
+        revision=make_blueprint("kiosk").latest_revision, profile=profile, requested_by=None
+    )
+    build_claim(build_id=build.pk, worker="w", task_id="t")
+    staging = paths.build_staging_dir(build.pk)
+    staging.mkdir(parents=True)
+    (staging / "kiosk.img").write_bytes(b"image")
+    produced = ProducedFile("disk-raw", "kiosk.img", 5, hashlib.sha256(b"image").hexdigest())
+    build_publish(build_id=build.pk, staging=staging, files=[produced])
+    return Build.objects.get(pk=build.pk)
+
+
+def test_log_is_read_by_offset_and_polling_stops_when_final(product_manager: Client, kvm) -> None:
+    build = build_enqueue(
+        revision=make_blueprint("kiosk").latest_revision, profile=kvm, requested_by=None
+    )
+    log = paths.build_log_path(build.pk)
+    log.parent.mkdir(parents=True)
+    log.write_text("first line\n")
+    url = f"/builds/{build.pk}/log/"
+    first = product_manager.get(url, {"offset": 0}, HTTP_HX_REQUEST="true")
+    assert first.status_code == 200 and first.content == b"first line\n"
+    offset = int(first["X-Log-Offset"])
+    with log.open("a") as handle:
+        handle.write("second line ✓\n")
+    second = product_manager.get(url, {"offset": offset}, HTTP_HX_REQUEST="true")
+    assert second.content.decode() == "second line ✓\n"
+    Build.objects.filter(pk=build.pk).update(state=Build.State.FAILED)
+    final = product_manager.get(url, {"offset": second["X-Log-Offset"]}, HTTP_HX_REQUEST="true")
+    assert final.status_code == 286  # htmx stops polling
+    status = product_manager.get(f"/builds/{build.pk}/", HTTP_HX_REQUEST="true")
+    assert status.status_code == 286
+
+
+def test_bad_offset_is_read_from_the_start(product_manager: Client, kvm) -> None:
+    build = build_enqueue(
+        revision=make_blueprint("kiosk").latest_revision, profile=kvm, requested_by=None
+    )
+    response = product_manager.get(f"/builds/{build.pk}/log/", {"offset": "lots"})
+    assert response.status_code == 200 and response["X-Log-Offset"] == "0"
+
+
+def test_technicians_see_and_download_only_released_builds(
+    product_manager: Client,
+    technician: Client,
+    kvm,
+) -> None:
+    build = _succeeded(kvm)
+    url = f"/builds/{build.pk}/download/disk-raw/"
+    assert technician.get(f"/builds/{build.pk}/").status_code == 404
+    assert technician.get(url).status_code == 404
+    assert technician.post(f"/builds/{build.pk}/release/").status_code == 403
+    assert product_manager.post(f"/builds/{build.pk}/release/").status_code == 302
+    assert technician.get(f"/builds/{build.pk}/").status_code == 200
+    download = technician.get(url)
+    assert b"".join(download.streaming_content) == b"image"
+
+
+def test_range_beyond_the_end_is_refused(product_manager: Client, kvm) -> None:
+    build = _succeeded(kvm)
+    response = product_manager.get(f"/builds/{build.pk}/download/disk-raw/", HTTP_RANGE="bytes=99-")
+    assert response.status_code == 416
+    assert response["Content-Range"] == "bytes */5"
+
+
+def test_x_accel_redirect_hands_the_file_to_nginx(product_manager: Client, kvm, settings) -> None:
+    settings.GENPACK_X_ACCEL_PREFIX = "/protected/"
+    build = _succeeded(kvm)
+    response = product_manager.get(f"/builds/{build.pk}/download/disk-raw/")
+    assert response["X-Accel-Redirect"] == f"/protected/builds/{build.pk}/kiosk.img"
+    assert response.content == b""
+
+
+def test_build_image_command_explains_bad_input(tmp_path: Path, seeded: None) -> None:
+    blueprint = tmp_path / "genpack.json5"
+    blueprint.write_text('{name: "x", packages: ["net-misc/openssh"]}')
+    with pytest.raises(CommandError, match="Gentoo"):
+        call_command("build_image", str(blueprint), profile="pc-x86_64", out=str(tmp_path))
+    blueprint.write_text('{name: "x"}')
+    with pytest.raises(CommandError, match="no hardware profile 'mars'"):
+        call_command("build_image", str(blueprint), profile="mars", out=str(tmp_path))
