@@ -11,5 +11,6 @@ urlpatterns = [
     path("<int:build_id>/release/", views.build_release_view, name="release"),
     path("<int:build_id>/rebuild/", views.build_rebuild_view, name="rebuild"),
     path("<int:build_id>/download/<slug:kind>/", views.artifact_download, name="download"),
+    path("<int:build_id>/personalise/", views.build_personalise, name="personalise"),
     path("start/<slug:name>/", views.build_start, name="start"),
 ]

@@ -1,16 +1,24 @@
 from __future__ import annotations
 
+import logging
+import subprocess
+from pathlib import Path
+
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
-from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
+from django.utils.http import content_disposition_header
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from blueprints.editor_forms import SystemIniForm
 from blueprints.models import Blueprint
 from builds import paths
 from builds.downloads import artifact_response
 from builds.engine.errors import SpecError
-from builds.models import Build
+from builds.engine.image_tools import ImageError
+from builds.models import Artifact, Build
+from builds.personalise import artifact_personalised, device_system_ini, stream_and_delete
 from builds.progress import build_estimate
 from builds.services import (
     BuildRefusedError,
@@ -21,6 +29,7 @@ from builds.services import (
 )
 from hardware_profiles.models import HardwareProfile
 
+logger = logging.getLogger(__name__)
 LOG_CHUNK = 256 * 1024
 HTMX_STOP_POLLING = 286  # htmx stops an `every` trigger on this status
 
@@ -165,6 +174,40 @@ def build_start(request: HttpRequest, name: str) -> HttpResponse:
     elif not targets:
         messages.error(request, "Choose at least one target before building.")
     return redirect(f"/builds/?blueprint={blueprint.name}")
+
+
+@permission_required("builds.download_artifact", raise_exception=True)
+def build_personalise(request: HttpRequest, build_id: int) -> HttpResponseBase:
+    """Download the disk image with one device's settings (hostname, address, Wi-Fi...)."""
+    build = _visible_build(request, build_id)
+    artifact = get_object_or_404(build.artifact_source.artifacts, kind=Artifact.Kind.DISK_RAW)
+    has_wifi = build.profile.has_wifi
+    defaults = build.revision.data.get("system_ini") or {}
+    form = SystemIniForm(
+        request.POST or None, has_wifi=has_wifi, initial=SystemIniForm.initial_from(defaults)
+    )
+    if request.method == "POST" and form.is_valid():
+        values = form.system_ini_values(form.cleaned_data, keep_wifi_key=defaults)
+        try:
+            path = artifact_personalised(
+                artifact=artifact, system_ini=device_system_ini(build, values)
+            )
+        except (ImageError, OSError, subprocess.SubprocessError):
+            logger.exception("personalising build %s failed", build.pk)
+            messages.error(request, "The image could not be prepared; please try again.")
+            return redirect("builds:detail", build_id=build.pk)
+        name = Path(artifact.path).name
+        if values.get("hostname"):
+            name = name.replace(".img", f"-{values['hostname']}.img")
+        response = StreamingHttpResponse(
+            stream_and_delete(path), content_type="application/octet-stream"
+        )
+        response["Content-Length"] = str(path.stat().st_size)
+        response["Content-Disposition"] = content_disposition_header(True, name)
+        return response
+    return render(
+        request, "builds/personalise.html", {"build": build, "form": form, "has_wifi": has_wifi}
+    )
 
 
 @permission_required("builds.download_artifact", raise_exception=True)

@@ -107,3 +107,53 @@ def test_build_image_command_explains_bad_input(tmp_path: Path, seeded: None) ->
     blueprint.write_text('{name: "x"}')
     with pytest.raises(CommandError, match="no hardware profile 'mars'"):
         call_command("build_image", str(blueprint), profile="mars", out=str(tmp_path))
+
+
+def test_personalised_download_carries_the_device_settings(
+    product_manager: Client,
+    kvm,
+    tmp_path: Path,  # noqa: ANN001
+) -> None:
+    from builds.engine.image_tools import read_boot_file
+    from tests.images import small_disk_image
+
+    build = build_enqueue(
+        revision=make_blueprint("kiosk").latest_revision, profile=kvm, requested_by=None
+    )
+    build_claim(build_id=build.pk, worker="w", task_id="t")
+    staging = paths.build_staging_dir(build.pk)
+    staging.mkdir(parents=True)
+    image = small_disk_image(staging, "kiosk.img")
+    digest = hashlib.sha256(image.read_bytes()).hexdigest()
+    produced = ProducedFile("disk-raw", "kiosk.img", image.stat().st_size, digest)
+    build_publish(build_id=build.pk, staging=staging, files=[produced])
+    url = f"/builds/{build.pk}/personalise/"
+    refused = product_manager.post(
+        url,
+        {
+            "network": "static",
+            "ip_address": "10.1.1.5/24",
+            "ip_gateway": "10.9.9.9",
+            "hostname": "dev-07",
+        },
+    )
+    assert refused.status_code == 200
+    assert "is not in the network" in refused.content.decode()
+    response = product_manager.post(
+        url,
+        {
+            "network": "static",
+            "ip_address": "10.1.1.5/24",
+            "ip_gateway": "10.1.1.1",
+            "hostname": "dev-07",
+        },
+    )
+    assert response.status_code == 200
+    assert "kiosk-dev-07.img" in response["Content-Disposition"]
+    copy = tmp_path / "downloaded.img"
+    copy.write_bytes(b"".join(response.streaming_content))
+    ini = read_boot_file(copy, "system.ini").decode()
+    assert "hostname=dev-07" in ini and "ip_address=10.1.1.5/24" in ini
+    published = paths.artifacts_root() / build.artifacts.get(kind="disk-raw").path
+    assert hashlib.sha256(published.read_bytes()).hexdigest() == digest  # original untouched
+    assert not list((paths.artifacts_root() / "personal").iterdir())  # copy deleted
