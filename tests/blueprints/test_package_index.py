@@ -13,6 +13,7 @@ from io import StringIO
 from pathlib import Path
 
 import pytest
+from django.core.cache import cache
 from django.core.management import CommandError, call_command
 
 from blueprints.models import Package, PackageIndexState
@@ -80,6 +81,11 @@ def _mirror_tree(root: Path) -> Path:
     )
     _release(dists)
     return dists
+
+
+@pytest.fixture(autouse=True)
+def _no_cached_searches() -> None:
+    cache.clear()
 
 
 @pytest.fixture
@@ -159,6 +165,7 @@ def test_update_records_the_release_and_skips_an_unchanged_mirror(mirror: str) -
 
 def test_a_new_mirror_state_replaces_the_rows(mirror: str, mirror_dists: Path) -> None:
     package_index_update(suite=SUITE, component="main", arch="amd64", mirror=mirror)
+    assert [hit.name for hit in package_search(query="neovim", **AMD64)] == ["neovim"]
     text = (DATA / "Packages").read_text().replace("Package: neovim", "Package: neovim-qt")
     (mirror_dists / "main" / "binary-amd64" / "Packages.xz").write_bytes(
         lzma.compress(text.encode())
@@ -170,6 +177,9 @@ def test_a_new_mirror_state_replaces_the_rows(mirror: str, mirror_dists: Path) -
     names = set(Package.objects.filter(arch="amd64").values_list("name", flat=True))
     assert "neovim-qt" in names
     assert "neovim" not in names
+    assert [hit.name for hit in package_search(query="neovim", **AMD64)] == ["neovim-qt"], (
+        "no search result cached from before the update"
+    )
 
 
 def test_a_file_that_differs_from_the_release_is_refused_and_the_old_index_kept(

@@ -112,7 +112,7 @@ def test_build_image_command_explains_bad_input(tmp_path: Path, seeded: None) ->
 def test_personalised_download_carries_the_device_settings(
     product_manager: Client,
     kvm,
-    tmp_path: Path,  # noqa: ANN001
+    tmp_path: Path,
 ) -> None:
     from builds.engine.image_tools import read_boot_file
     from tests.images import small_disk_image
