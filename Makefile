@@ -20,6 +20,7 @@ run: install
 	$(PY) manage.py seed
 	$(PY) manage.py collectstatic --noinput -v0
 	$(PY) manage.py ensure_admin
+	$(PY) manage.py package_index --queue --if-missing
 	@echo "==> web on http://127.0.0.1:8000/ and a build worker; Ctrl-C stops both"
 	.venv/bin/honcho start
 

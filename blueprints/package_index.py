@@ -276,7 +276,9 @@ def contents_units(blocks: Iterable[bytes]) -> dict[str, set[str]]:
 _contents_cache: dict[str, dict[str, set[str]]] = {}
 
 
-def _units_for(*, mirror: str, suite: str, component: str, arch: str, release: Release) -> dict:
+def _units_for(
+    *, mirror: str, suite: str, component: str, arch: str, release: Release
+) -> dict[str, set[str]]:
     units: dict[str, set[str]] = {}
     for name in (f"Contents-{arch}", "Contents-all"):
         path = _first_listed(release, component, (f"{name}.gz", name))
@@ -451,7 +453,8 @@ def package_search(
     return hits
 
 
-SearchRow = tuple[str, str, str, str, str, int, int]  # name, arch, summary, version, section...
+# name, arch, summary, version, section, installed_size, size
+SearchRow = tuple[str, str, str, str, str, int, int]
 
 
 def _search(

@@ -3,7 +3,14 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from blueprints.models import PackageIndexState
 from blueprints.package_index import package_index_targets, packages_index_all
+from blueprints.tasks import package_index_task
+
+
+def _missing() -> list[tuple[str, str, str]]:
+    loaded = set(PackageIndexState.objects.values_list("suite", "component", "arch"))
+    return [target for target in package_index_targets() if target not in loaded]
 
 
 class Command(BaseCommand):
@@ -18,8 +25,23 @@ class Command(BaseCommand):
         parser.add_argument("--arch", help="e.g. amd64")
         parser.add_argument("--mirror", default=settings.GENPACK_DEBIAN_MIRROR)
         parser.add_argument("--force", action="store_true", help="Reload unchanged indexes too.")
+        parser.add_argument(
+            "--queue",
+            action="store_true",
+            help="Hand the update to a worker instead of running it here (make run does).",
+        )
+        parser.add_argument(
+            "--if-missing", action="store_true", help="Only when some index was never loaded."
+        )
 
     def handle(self, *args: object, **options: object) -> None:
+        if options["if_missing"] and not _missing():
+            self.stdout.write("Package indexes are loaded; nothing to do.")
+            return
+        if options["queue"]:
+            package_index_task.delay()
+            self.stdout.write("Package index update queued; a worker will load it in a minute.")
+            return
         started = time.monotonic()
         results = packages_index_all(
             mirror=str(options["mirror"]), force=bool(options["force"]), only=_targets(options)
