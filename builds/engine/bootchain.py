@@ -72,7 +72,9 @@ def prune_kernel_modules(spec: BuildSpec, root: Path, chroot: Chroot, version: s
                 shutil.rmtree(modules / tree)
                 pruned.append(tree)
     if pruned:
-        chroot.runner.reporter.log(f"profile lacks them: removed kernel modules {', '.join(pruned)}")
+        chroot.runner.reporter.log(
+            f"profile lacks them: removed kernel modules {', '.join(pruned)}"
+        )
         chroot.run("depmod", "-a", version, step=STEP)
 
 

@@ -186,6 +186,16 @@ def enable_services(spec: BuildSpec, chroot: Chroot) -> None:
     chroot.run("systemctl", "enable", *units, step="services")
 
 
+def drop_usrmerge(chroot: Chroot) -> None:
+    """mmdebstrap's essential set satisfies init-system-helpers' "usrmerge | usr-is-merged"
+    with usrmerge, which pulls in perl (~45 MB). The tree is merged already: swap it out."""
+    chroot.shell(
+        "if dpkg-query -W -f='${Status}' usrmerge 2>/dev/null | grep -q installed; then "
+        "apt-get purge -y --auto-remove usrmerge; fi",
+        step=STEP,
+    )
+
+
 def purge_buildtime(spec: BuildSpec, chroot: Chroot) -> None:
     if spec.buildtime_packages:
         chroot.run("apt-get", "purge", "-y", "--auto-remove", *spec.buildtime_packages, step=STEP)
@@ -201,5 +211,7 @@ def customize(spec: BuildSpec, root: Path, chroot: Chroot, build_id: str) -> Non
         run_setup_commands(spec, chroot)
         enable_services(spec, chroot)
         purge_buildtime(spec, chroot)
+        if "usrmerge" not in spec.packages:
+            drop_usrmerge(chroot)
     finally:
         (root / "usr/sbin/policy-rc.d").unlink(missing_ok=True)

@@ -33,6 +33,9 @@ ENGINE_PACKAGES = (
     "python3",  # the system.ini agent; python3-minimal lacks json and dataclasses
     "systemd-resolved",  # DNS for DHCP and static setups without a resolv.conf writer
     "systemd-timesyncd",  # the ntp key
+    # init-system-helpers depends on "usrmerge | usr-is-merged"; without this apt picks
+    # usrmerge, which drags in perl (~45 MB) for a conversion the tree does not need.
+    "usr-is-merged",
 )
 
 # Files nobody reads on an appliance. Copyright files stay (licence obligations, a few 100 KB).

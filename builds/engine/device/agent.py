@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -131,7 +132,8 @@ def apply_network(values: dict) -> list[str]:
         interface = values.get("interface")
         if not interface:
             # udev renames NICs (eth0 -> enp0s3) early; wait for it before picking "the first".
-            subprocess.run(["udevadm", "settle", "--timeout=10"], check=False)
+            if shutil.which("udevadm"):
+                subprocess.run(["udevadm", "settle", "--timeout=10"], check=False)
             wired = wired_interfaces()
             interface = wired[0] if wired else "en* eth*"
         lines = ["[Match]", f"Name={interface}", "", "[Network]", f"Address={address}", *dns]
@@ -228,6 +230,12 @@ def command_apply() -> int:
         apply_app_sections(result.app_sections)
     except Exception as error:
         notes.append(f"could not write app settings: {error}")
+    if values.get("wifi_ssid"):
+        # Not implemented yet: the engine installs no Wi-Fi client (wpa_supplicant/iwd).
+        for key in ("wifi_ssid", "wifi_key", "wifi_country"):
+            if key in values:
+                failed[key] = "this image has no Wi-Fi client yet; use Ethernet"
+                values.pop(key)
     reload_needed = apply_autologin(bool(values.get("autologin")))
     if values.get("debug"):
         subprocess.run(["systemd-analyze", "log-level", "debug"], check=False)

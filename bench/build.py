@@ -1,0 +1,166 @@
+"""Engine build vs the same package set built by hand with the raw tools, in one run.
+
+    python bench/build.py [--spec tests/engine/data/minimal.json] [--workdir DIR] [--no-boot]
+
+Prints: wall time of both (target ratio <= 1.15), system.img sizes (target ratio <= 0.85),
+boot-to-login time of the engine image under QEMU (TCG), and what system.img is made of.
+Run as root on a build host (scripts/install-build-host.sh). Both builds share the apt .deb
+cache, so run it twice (or after any build) to compare building rather than downloading.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from builds.engine import BuildSpec, EngineOptions, NullReporter, build  # noqa: E402
+from builds.engine.options import DEFAULT_CACHE_DIR  # noqa: E402
+from builds.engine.rootfs import ENGINE_PACKAGES, cache_link_in_hook, sources_lines  # noqa: E402
+
+MIB = 2**20
+
+
+def run(argv: list[str], **kwargs) -> None:
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, **kwargs)
+
+
+def hand_build(spec: BuildSpec, workdir: Path) -> tuple[float, Path]:
+    """What a person would type: mmdebstrap, enable the service, mksquashfs the whole tree
+    (kernel and initramfs included, same compressor), GRUB + FAT + GPT assembly."""
+    root, out = workdir / "root", workdir / "out"
+    out.mkdir(parents=True)
+    packages = sorted({*ENGINE_PACKAGES, *spec.all_packages()})
+    started = time.monotonic()
+    run(
+        [
+            "unshare", "--mount", "--propagation", "private", "--",
+            "mmdebstrap", "--mode=root", "--variant=minbase",
+            f"--components={','.join(spec.components)}", f"--include={','.join(packages)}",
+            f"--setup-hook={cache_link_in_hook(DEFAULT_CACHE_DIR)}",
+            f"--customize-hook=chroot \"$1\" systemctl enable {' '.join(spec.services)}",
+            spec.suite, str(root), *sources_lines(spec, EngineOptions()),
+        ],
+        timeout=1800,
+    )  # fmt: skip
+    system_img = out / "system.img"
+    run(["mksquashfs", str(root), str(system_img), "-noappend", "-no-progress",
+         "-comp", "xz", "-b", "1M"], timeout=1800)  # fmt: skip
+    cfg = workdir / "grub.cfg"
+    cfg.write_text(
+        "search --file --set=root /system.img\nloopback loop /system.img\n"
+        "linux (loop)/vmlinuz root=/dev/sda2\ninitrd (loop)/initrd.img\nboot\n"
+    )
+    efi = workdir / "BOOTX64.EFI"
+    run(["grub-mkstandalone", "-O", "x86_64-efi", "-o", str(efi), f"boot/grub/grub.cfg={cfg}"])
+    fat_mib = max(64, 2 * system_img.stat().st_size // MIB + 32)
+    fat = workdir / "fat.img"
+    run(["mkfs.vfat", "-F", "32", "-C", str(fat), str(fat_mib * 1024)])
+    env = {"MTOOLS_SKIP_CHECK": "1", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+    run(["mmd", "-i", str(fat), "::EFI", "::EFI/BOOT"], env=env)
+    run(["mcopy", "-i", str(fat), str(efi), "::EFI/BOOT/BOOTX64.EFI"], env=env)
+    run(["mcopy", "-i", str(fat), str(system_img), "::system.img"], env=env)
+    data = workdir / "data.img"
+    run(["mke2fs", "-q", "-t", "ext4", str(data), "64M"])
+    disk = out / "disk.img"
+    with disk.open("wb") as handle:
+        handle.truncate((fat_mib + 66) * MIB)
+    layout = f"label: gpt\nstart=2048, size={fat_mib * 2048}, type=U\nsize=131072, type=L\n"
+    run(["sfdisk", str(disk)], input=layout.encode())
+    run(["dd", f"if={fat}", f"of={disk}", "bs=1M", "seek=1", "conv=notrunc,sparse"])
+    run(["dd", f"if={data}", f"of={disk}", "bs=1M", f"seek={1 + fat_mib}", "conv=notrunc,sparse"])
+    return time.monotonic() - started, system_img
+
+
+def du_kib(path: Path) -> int:
+    if not path.exists():
+        return 0
+    output = subprocess.run(["du", "-sk", str(path)], capture_output=True, text=True).stdout
+    return int(output.split()[0])
+
+
+def breakdown(root: Path, manifest: dict) -> None:
+    print("\nWhat system.img holds (uncompressed, from the engine's tree):")
+    total = du_kib(root)
+    parts = {
+        "kernel modules (usr/lib/modules)": "usr/lib/modules",
+        "firmware (usr/lib/firmware)": "usr/lib/firmware",
+        "kernel (boot/kernel)": "boot/kernel",
+        "initramfs (boot/initramfs, compressed)": "boot/initramfs",
+        "python3 stdlib (usr/lib/python3.*)": "usr/lib/python3.11",
+        "usr/share": "usr/share",
+        "var/lib (dpkg database...)": "var/lib",
+    }
+    for label, relative in parts.items():
+        size = du_kib(root / relative)
+        print(f"  {label:42} {size / 1024:8.1f} MiB  {100 * size / total:5.1f} %")
+    print(f"  {'whole tree':42} {total / 1024:8.1f} MiB")
+    sizes = manifest["installed_size_kib"]
+    largest = sorted(sizes.items(), key=lambda item: -int(item[1] or 0))[:12]
+    print("\nLargest packages (dpkg Installed-Size):")
+    for name, kib in largest:
+        print(f"  {name:42} {int(kib) / 1024:8.1f} MiB")
+
+
+def boot_time(disk: Path, workdir: Path) -> float:
+    from tests.engine.qemu import QemuVM
+
+    copy = workdir / "boot.img"
+    subprocess.run(["cp", "--sparse=always", str(disk), str(copy)], check=True)
+    with QemuVM(copy, log_path=workdir / "console.log") as vm:
+        seconds = vm.wait_for_login_prompt(600)
+        vm.kill()
+    return seconds
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--spec", type=Path, default=ROOT / "tests/engine/data/minimal.json")
+    parser.add_argument("--workdir", type=Path, default=Path("/var/tmp/genpack-bench"))
+    parser.add_argument("--no-boot", action="store_true")
+    args = parser.parse_args()
+    spec = BuildSpec.from_dict(json.loads(args.spec.read_text())).normalise()
+    if args.workdir.exists():
+        subprocess.run(["rm", "-rf", "--one-file-system", str(args.workdir)], check=True)
+    args.workdir.mkdir(parents=True)
+
+    started = time.monotonic()
+    result = build(
+        spec,
+        workdir=args.workdir / "engine-work",
+        outdir=args.workdir / "engine-out",
+        options=EngineOptions(keep_workdir=True, build_id="bench"),
+        reporter=NullReporter(),
+    )
+    engine_seconds = time.monotonic() - started
+    engine_img = result.artifact("system-img").path
+    hand_seconds, hand_img = hand_build(spec, args.workdir / "hand")
+
+    engine_size, hand_size = engine_img.stat().st_size, hand_img.stat().st_size
+    print(f"Spec {args.spec.name} ({spec.profile}, {len(result.packages)} packages installed)")
+    print(f"{'':24}{'engine':>12}{'by hand':>12}{'ratio':>8}  target")
+    print(
+        f"{'wall time (s)':24}{engine_seconds:12.1f}{hand_seconds:12.1f}"
+        f"{engine_seconds / hand_seconds:8.2f}  <= 1.15"
+    )
+    print(
+        f"{'system.img (MiB)':24}{engine_size / MIB:12.1f}{hand_size / MIB:12.1f}"
+        f"{engine_size / hand_size:8.2f}  <= 0.85"
+    )
+    print("engine step timings: " + ", ".join(f"{k} {v:.0f}s" for k, v in result.timings.items()))
+    if not args.no_boot:
+        seconds = boot_time(result.artifact("disk-raw").path, args.workdir)
+        print(f"boot to login: prompt (QEMU TCG, OVMF): {seconds:.1f} s")
+    manifest = json.loads(result.artifact("manifest").path.read_text())
+    breakdown(args.workdir / "engine-work" / "root", manifest)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
