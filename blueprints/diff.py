@@ -17,6 +17,10 @@ KEYED_FIELDS = {
     "settings": lambda item: f"{item.get('section')}.{item.get('key')}",
 }
 SCALAR_FIELDS = ("description", "version", "compression")
+LABELS = {
+    "buildtime_packages": "Build-time packages", "setup_commands": "Setup commands",
+    "system_ini": "Default system.ini", "settings": "Custom settings", "arch": "Per architecture",
+}
 
 
 @dataclass
@@ -25,6 +29,10 @@ class FieldDiff:
     added: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return LABELS.get(self.field, self.field.replace("_", " ").capitalize())
 
     def __bool__(self) -> bool:
         return bool(self.added or self.removed or self.changed)

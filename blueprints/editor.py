@@ -46,6 +46,8 @@ def _form(
 ) -> forms.Form:
     """A fresh form, or the posted one with its errors when that form was the one posted."""
     initial = kwargs.pop("initial", None)
+    # Several sections have a "name" field on one page: ids must differ for labels to work.
+    kwargs.setdefault("auto_id", f"id_{form_class.__name__.removesuffix('Form').lower()}_%s")
     if bound is None or bound.form_key != key:
         return form_class(initial=initial, **kwargs)
     form = form_class(bound.post, bound.files, **kwargs)

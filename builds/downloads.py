@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils.http import content_disposition_header
 
 from builds import paths
@@ -78,7 +78,18 @@ def artifact_response(request: HttpRequest, artifact: Artifact) -> HttpResponse:
         start, end = wanted
         status = 206
         headers["Content-Range"] = f"bytes {start}-{end}/{size}"
-    length = end - start + 1 if size else 0
+    if status == 200:
+        # A whole file: FileResponse lets gunicorn use sendfile (no copy through Python).
+        response = FileResponse(
+            path.open("rb"),
+            as_attachment=True,
+            filename=name,
+            content_type="application/octet-stream",
+        )
+        for header, value in headers.items():
+            response[header] = value
+        return response
+    length = end - start + 1
     response = StreamingHttpResponse(
         _file_chunks(path, start, length),
         status=status,

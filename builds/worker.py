@@ -91,7 +91,7 @@ def _pump(stream, lines: queue.Queue) -> None:
     lines.put(None)
 
 
-def stop_process_group(process: subprocess.Popen, grace: float = 10.0) -> None:
+def stop_process_group(process: subprocess.Popen, grace: float = 30.0) -> None:
     if process.poll() is not None:
         return
     try:

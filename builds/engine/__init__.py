@@ -11,24 +11,31 @@ result or the BuildError into state changes. Public API:
     image_tools.write_system_ini(image, text), image_tools.read_status(image)
 """
 
-from .assemble import Artifact
-from .errors import BuildError, SpecError
-from .options import EngineOptions, default_mirror
-from .pipeline import STEPS, BuildResult, build
-from .report import ConsoleReporter, NullReporter, Reporter
-from .spec import BuildSpec
+from importlib import import_module
+from typing import Any
 
-__all__ = [
-    "STEPS",
-    "Artifact",
-    "BuildError",
-    "BuildResult",
-    "BuildSpec",
-    "ConsoleReporter",
-    "EngineOptions",
-    "NullReporter",
-    "Reporter",
-    "SpecError",
-    "build",
-    "default_mirror",
-]
+# Loaded on first use (PEP 562): a worker, the web app and the fast test engine import small
+# parts such as builds.engine.events or .errors, and should not pay for the whole pipeline.
+_EXPORTS = {
+    "STEPS": "pipeline",
+    "BuildResult": "pipeline",
+    "build": "pipeline",
+    "Artifact": "assemble",
+    "BuildError": "errors",
+    "SpecError": "errors",
+    "EngineOptions": "options",
+    "default_mirror": "options",
+    "ConsoleReporter": "report",
+    "NullReporter": "report",
+    "Reporter": "report",
+    "BuildSpec": "spec",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value
+    return value

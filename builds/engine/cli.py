@@ -14,6 +14,19 @@ from .pipeline import build
 from .report import ConsoleReporter
 from .spec import BuildSpec
 
+# Words in a failed step's output that mean the mirror could not be reached: worth a retry,
+# unlike a package that does not exist or a unit that fails.
+TRANSIENT_MARKERS = (
+    "Temporary failure resolving",
+    "Could not resolve",
+    "Could not connect",
+    "Connection refused",
+    "Connection timed out",
+    "Network is unreachable",
+    "503  Service Unavailable",
+    "Hash Sum mismatch",
+)
+
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m builds.engine", description=__doc__)
@@ -27,15 +40,31 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--build-id", default="local")
     parser.add_argument("--keep-workdir", action="store_true")
     parser.add_argument("--quiet", action="store_true", help="step headers only")
+    parser.add_argument(
+        "--events",
+        action="store_true",
+        help="print JSON event lines for a worker (see events.py) instead of a console display",
+    )
     return parser.parse_args(argv)
+
+
+def _is_transient(error: BuildError) -> bool:
+    return any(marker in error.message for marker in TRANSIENT_MARKERS)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.events:
+        from .events import JsonEventReporter, exit_with_parent
+
+        exit_with_parent()
+        reporter = JsonEventReporter()
+    else:
+        reporter = ConsoleReporter(verbose=not args.quiet)
     try:
         spec = BuildSpec.from_dict(json.loads(args.spec.read_text())).normalise()
     except (OSError, ValueError, SpecError) as error:
-        print(f"error: {args.spec}: {error}")
+        _fail(args, reporter, "spec", f"{args.spec}: {error}")
         return 2
     options = EngineOptions(
         mirror=args.mirror,
@@ -47,7 +76,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.workdir is None:
         workdir.rmdir()  # build() wants to create (or find empty) its own work directory
     ini = args.system_ini.read_text(encoding="utf-8-sig") if args.system_ini else None
-    reporter = ConsoleReporter(verbose=not args.quiet)
     # `kill PID` must also stop mksquashfs & co. (own process groups): turn SIGTERM into the
     # KeyboardInterrupt the runner already handles by killing the running command's group.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
@@ -61,13 +89,35 @@ def main(argv: list[str] | None = None) -> int:
             system_ini=ini,
         )
     except BuildError as error:
-        print(f"\nBUILD FAILED ({error.step}): {error.message}")
+        _fail(args, reporter, error.step, error.message, transient=_is_transient(error))
         return 1
     except KeyboardInterrupt:
-        print("\ncancelled")
+        _fail(args, reporter, "cancelled", "the build was stopped")
         return 130
+    if args.events:
+        reporter.emit(
+            {
+                "type": "result",
+                "artifacts": [
+                    {"kind": a.kind, "name": Path(a.path).name, "size": a.size, "sha256": a.sha256}
+                    for a in result.artifacts
+                ],
+            }
+        )
+        return 0
     print(f"\nbuild {spec.name} ({spec.spec_hash()[:12]}) finished:")
     for artifact in result.artifacts:
         print(f"  {artifact.kind:12} {artifact.size / 2**20:9.1f} MiB  {artifact.path}")
     print("  timings: " + ", ".join(f"{k} {v:.0f}s" for k, v in result.timings.items()))
     return 0
+
+
+def _fail(
+    args: argparse.Namespace, reporter: object, step: str, message: str, transient: bool = False
+) -> None:
+    if args.events:
+        reporter.emit(  # type: ignore[attr-defined]
+            {"type": "error", "step": step, "message": message, "transient": transient}
+        )
+    else:
+        print(f"\nBUILD FAILED ({step}): {message}")

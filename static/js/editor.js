@@ -5,14 +5,17 @@ document.body.addEventListener("blueprintSaved", (event) => {
   document.querySelectorAll('input[name="based_on"]').forEach((input) => { input.value = revision; });
   const badge = document.getElementById("revision-number");
   if (badge) badge.textContent = revision;
-  // Targets decide which settings exist (Wi-Fi only with a radio): refresh the other sections.
-  if (event.detail.section === "targets") {
-    document.querySelectorAll(".editor-section").forEach((section) => {
-      if (section.id !== "section-targets") {
-        htmx.ajax("GET", section.dataset.url, { target: section, swap: "outerHTML" });
-      }
-    });
-  }
+  // Some sections depend on others: targets decide which settings exist (Wi-Fi only with a
+  // radio), packages decide which services are suggested.
+  const dependents = { targets: null, packages: ["services"], settings: ["system_ini"] };
+  if (!(event.detail.section in dependents)) return;
+  const only = dependents[event.detail.section];
+  document.querySelectorAll(".editor-section").forEach((section) => {
+    const name = section.id.replace("section-", "");
+    if (name !== event.detail.section && (only === null || only.includes(name))) {
+      htmx.ajax("GET", section.dataset.url, { target: section, swap: "outerHTML" });
+    }
+  });
 });
 
 // Fixed-address fields only matter when "Fixed address" is chosen.

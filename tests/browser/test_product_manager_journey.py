@@ -158,7 +158,7 @@ def set_fixed_address(page: Page, shot: Shot) -> None:
     ).to_have_accessible_description(
         re.compile(r"not in the network of ip_address \(192\.168\.10\.0/24\)")
     )
-    field_group = ini.locator("div", has=page.locator("#id_ip_gateway")).last
+    field_group = ini.locator("div", has=page.locator("#id_systemini_ip_gateway")).last
     expect(field_group.locator(".errorlist")).to_contain_text("not in the network")
     expect(field_group.locator(".errorlist"), "focus moves to the error").to_be_focused()
     expect(ini.get_by_label("IP address"), "only the gateway is wrong").not_to_have_attribute(
@@ -328,11 +328,6 @@ def blueprint_to_edit(seeded: None) -> str:
     return BLUEPRINT
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="app bug: the Packages, Services and Users forms all render their `name` field "
-    "as id=id_name, so only the first has a label (and id_name_helptext is shared)",
-)
 def test_every_editor_field_has_a_label_of_its_own(
     live_server, pm_account, blueprint_to_edit: str, page: Page, screenshot: Shot
 ) -> None:

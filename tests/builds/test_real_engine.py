@@ -1,0 +1,61 @@
+"""The whole path with the real engine: web → broker → worker → mmdebstrap ... → download."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import pytest
+
+from builds import paths
+from builds.models import Build
+from tests.builds.conftest import make_blueprint
+from tests.conftest import wait_until
+from tests.engine.conftest import require_build_host
+
+pytestmark = pytest.mark.slow
+
+
+def test_real_build_from_the_web_to_a_resumed_download(workers, product_manager, kvm) -> None:
+    require_build_host()
+    workers(
+        "real",
+        GENPACK_ENGINE_MODULE="builds.engine",
+        GENPACK_APT_CACHE_DIR=os.environ.get("GENPACK_APT_CACHE", "/var/cache/genpack/apt"),
+    )
+    blueprint = make_blueprint("sshbox", ["openssh-server"])
+    response = product_manager.post(f"/builds/start/{blueprint.name}/", {"profile": kvm.slug})
+    assert response.status_code == 302
+    build = Build.objects.get(revision__blueprint=blueprint)
+
+    def finished() -> bool:
+        build.refresh_from_db()
+        return build.is_finished
+
+    assert wait_until(finished, timeout=1500, interval=5), build.phase
+    log = paths.build_log_path(build.pk).read_text()
+    assert build.state == Build.State.SUCCEEDED, f"{build.error}\n{log[-3000:]}"
+    for step in ("rootfs", "squashfs", "disk"):
+        assert f": {step}" in log
+    kinds = set(build.artifacts.values_list("kind", flat=True))
+    assert {"system-img", "disk-raw", "manifest", "sha256sums"} <= kinds
+
+    artifact = build.artifacts.get(kind="disk-raw")
+    url = f"/builds/{build.pk}/download/disk-raw/"
+    full = product_manager.get(url)
+    digest = hashlib.sha256()
+    for chunk in full.streaming_content:
+        digest.update(chunk)
+    assert digest.hexdigest() == artifact.sha256
+    half = artifact.size // 2
+    head = product_manager.get(url, HTTP_RANGE=f"bytes=0-{half - 1}")
+    tail = product_manager.get(
+        url, HTTP_RANGE=f"bytes={half}-", HTTP_IF_RANGE=f'"{artifact.sha256}"'
+    )
+    assert head.status_code == tail.status_code == 206
+    resumed = hashlib.sha256()
+    for part in (head, tail):
+        for chunk in part.streaming_content:
+            resumed.update(chunk)
+    assert resumed.hexdigest() == artifact.sha256
+    assert not paths.build_work_dir(build.pk).exists()
