@@ -18,8 +18,11 @@ KEYED_FIELDS = {
 }
 SCALAR_FIELDS = ("description", "version", "compression")
 LABELS = {
-    "buildtime_packages": "Build-time packages", "setup_commands": "Setup commands",
-    "system_ini": "Default system.ini", "settings": "Custom settings", "arch": "Per architecture",
+    "buildtime_packages": "Build-time packages",
+    "setup_commands": "Setup commands",
+    "system_ini": "Default system.ini",
+    "settings": "Custom settings",
+    "arch": "Per architecture",
 }
 
 
