@@ -171,6 +171,53 @@ def report(title: str, samples: list[tuple[str, float]], seconds: float) -> floa
     return percentile(latencies, 95)
 
 
+def editor_render_times(runs: int = 30) -> list[float]:
+    """Milliseconds to render the whole editor page of a realistic blueprint (server side)."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+    from django.core.management import call_command
+    from django.test import Client
+
+    from blueprints.models import Blueprint
+    from blueprints.services import blueprint_create, blueprint_update
+    from genpack_site.roles import ADMIN
+    from hardware_profiles.models import HardwareProfile
+
+    call_command("seed", verbosity=0)
+    call_command("collectstatic", interactive=False, verbosity=0)
+    Blueprint.objects.filter(name="bench-editor").delete()
+    blueprint = blueprint_create(
+        name="bench-editor",
+        author=None,
+        targets=list(HardwareProfile.objects.filter(slug__in=["pc-x86_64", "kvm-x86_64"])),
+    )
+    packages = [name for name, _ in index_rows()[:40]]
+    blueprint_update(
+        blueprint=blueprint,
+        message="bench",
+        author=None,
+        based_on=1,
+        changes={
+            "packages": packages,
+            "services": ["ssh"],
+            "users": [{"name": f"user{n}", "ssh_keys": []} for n in range(5)],
+            "settings": [{"section": "app", "key": f"k{n}", "type": "string"} for n in range(8)],
+            "system_ini": {"hostname": "bench", "timezone": "Europe/Berlin"},
+        },
+    )
+    user, _ = get_user_model().objects.get_or_create(username="bench-admin", is_superuser=True)
+    user.groups.add(*Group.objects.filter(name=ADMIN))
+    browser = Client(HTTP_HOST="localhost")
+    browser.force_login(user)
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        response = browser.get("/blueprints/bench-editor/edit/")
+        times.append((time.perf_counter() - started) * 1000)
+        assert response.status_code == 200, response.status_code
+    return times
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clients", type=int, default=20)
@@ -211,6 +258,12 @@ def main() -> None:
     for label, value in (("no result cache", raw_p95), ("result cache", p95)):
         verdict = "PASS" if value < TARGET_P95_MS else "FAIL"
         print(f"  {label:<16} p95 {value:6.1f} ms  {verdict}")
+    renders = editor_render_times()
+    print(
+        f"\neditor page render (40 packages, 5 users, 8 settings, 2 targets), "
+        f"{len(renders)} runs: p50 {percentile(renders, 50):.1f} ms, "
+        f"p95 {percentile(renders, 95):.1f} ms, max {max(renders):.1f} ms"
+    )
 
 
 if __name__ == "__main__":
