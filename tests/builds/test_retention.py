@@ -1,0 +1,86 @@
+"""Retention keeps released and recent builds' files, removes the rest and stale work dirs."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+from blueprints.services import blueprint_update
+from builds import paths
+from builds.models import Build
+from builds.services import (
+    ProducedFile,
+    build_claim,
+    build_enqueue,
+    build_publish,
+    build_release,
+)
+from tests.builds.conftest import make_blueprint
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _data_dirs(settings, tmp_path: Path) -> None:
+    settings.GENPACK_WORK_DIR = tmp_path / "work"
+    settings.GENPACK_ARTIFACTS_DIR = tmp_path / "artifacts"
+    settings.GENPACK_MIN_FREE_BYTES = 0
+    settings.GENPACK_KEEP_SUCCESSFUL = 2
+
+
+def _built(blueprint, profile, version: str) -> Build:
+    blueprint_update(
+        blueprint=blueprint,
+        changes={"version": version},
+        message=version,
+        author=None,
+        based_on=blueprint.latest_revision.number,
+    )
+    blueprint.refresh_from_db()
+    build = build_enqueue(revision=blueprint.latest_revision, profile=profile, requested_by=None)
+    build_claim(build_id=build.pk, worker="w", task_id="t")
+    staging = paths.build_staging_dir(build.pk)
+    staging.mkdir(parents=True)
+    (staging / "x.img").write_bytes(version.encode())
+    digest = hashlib.sha256(version.encode()).hexdigest()
+    build_publish(
+        build_id=build.pk,
+        staging=staging,
+        files=[ProducedFile("disk-raw", "x.img", len(version), digest)],
+    )
+    return Build.objects.get(pk=build.pk)
+
+
+def test_keeps_released_and_the_last_n_and_removes_the_rest(
+    kvm,
+    django_capture_on_commit_callbacks,
+) -> None:
+    blueprint = make_blueprint("kiosk")
+    builds = [_built(blueprint, kvm, f"1.{n}") for n in range(5)]
+    build_release(build=builds[0])
+    stale_work = paths.build_work_dir(999)
+    stale_work.mkdir(parents=True)
+    with django_capture_on_commit_callbacks(execute=True):  # files go after the commit
+        call_command("builds_retention", verbosity=0)
+    kept = {b.pk for b in builds if b.artifacts.exists()}
+    assert kept == {builds[0].pk, builds[3].pk, builds[4].pk}
+    for build in builds:
+        assert paths.build_artifacts_dir(build.pk).exists() == (build.pk in kept)
+    assert not stale_work.exists()
+    assert Build.objects.count() == 5  # rows and history stay
+
+
+def test_a_kept_cache_hit_keeps_the_files_it_points_at(kvm) -> None:
+    blueprint = make_blueprint("kiosk")
+    first = _built(blueprint, kvm, "1.0")
+    others = make_blueprint("other")
+    for n in range(3):
+        _built(others, kvm, f"2.{n}")
+    blueprint.refresh_from_db()
+    hit = build_enqueue(revision=blueprint.latest_revision, profile=kvm, requested_by=None)
+    assert hit.cache_hit_of == first
+    call_command("builds_retention", verbosity=0)
+    assert first.artifacts.exists()
