@@ -47,22 +47,6 @@ def env_path(name: str, default: Path) -> Path:
     return Path(raw).expanduser().resolve() if raw else default
 
 
-def host_debian_mirror(sources_dir: Path = Path("/etc/apt/sources.list.d")) -> str:
-    """The Debian mirror this host's apt uses: the only one reachable on build hosts."""
-    for sources in sorted(sources_dir.glob("*.sources")):
-        for line in sources.read_text(errors="replace").splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "URIs" and "security" not in value:
-                return value.split()[0]
-    legacy = sources_dir.parent / "sources.list"
-    if legacy.exists():
-        for line in legacy.read_text(errors="replace").splitlines():
-            words = line.split()
-            if len(words) >= 3 and words[0] == "deb" and "security" not in words[1]:
-                return words[2] if words[1].startswith("[") else words[1]
-    return "http://deb.debian.org/debian"
-
-
 def secret_key_from_file(path: Path) -> str:
     """A random key kept in the data directory: a safe development fallback for SECRET_KEY.
 

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import dj_database_url
 
+from builds.engine.options import default_mirror
 from genpack_site.env import (
     env_bool,
     env_int,
     env_list,
     env_path,
     env_str,
-    host_debian_mirror,
     secret_key_from_file,
 )
 
@@ -169,7 +169,8 @@ CELERY_TASK_ALWAYS_EAGER = False
 GENPACK_WORK_DIR = env_path("GENPACK_WORK_DIR", DATA_DIR / "work")
 GENPACK_ARTIFACTS_DIR = env_path("GENPACK_ARTIFACTS_DIR", DATA_DIR / "artifacts")
 GENPACK_APT_CACHE_DIR = env_path("GENPACK_APT_CACHE_DIR", DATA_DIR / "apt-cache")
-GENPACK_DEBIAN_MIRROR = env_str("GENPACK_DEBIAN_MIRROR") or host_debian_mirror()
+# Default: the mirror this host's apt uses, the only one reachable on build hosts.
+GENPACK_DEBIAN_MIRROR = env_str("GENPACK_DEBIAN_MIRROR") or default_mirror("bookworm")
 
 LOGGING = {
     "version": 1,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ from builds.engine.image_tools import (
     write_boot_file,
     write_system_ini,
 )
+from tests.images import small_disk_image
 
 pytestmark = pytest.mark.skipif(
     any(shutil.which(tool) is None for tool in ("mkfs.vfat", "mcopy", "sfdisk")),
@@ -24,21 +24,7 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture
 def small_image(tmp_path: Path) -> Path:
-    """A 40 MiB GPT image with a FAT32 ESP at 1 MiB, built like the engine builds its own."""
-    fat = tmp_path / "fat.img"
-    subprocess.run(
-        ["mkfs.vfat", "-F", "32", "-C", str(fat), str(34 * 1024)], check=True, capture_output=True
-    )
-    image = tmp_path / "disk.img"
-    with image.open("wb") as handle:
-        handle.truncate(40 * 2**20)
-    layout = "label: gpt\nstart=2048, size=69632, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B\n"
-    subprocess.run(["sfdisk", "-q", str(image)], input=layout.encode(), check=True)
-    subprocess.run(
-        ["dd", f"if={fat}", f"of={image}", "bs=1M", "seek=1", "conv=notrunc", "status=none"],
-        check=True,
-    )
-    return image
+    return small_disk_image(tmp_path)
 
 
 def test_boot_partition_offset_is_read_from_the_partition_table(small_image: Path) -> None:
