@@ -51,6 +51,14 @@ def kvm(seeded: None) -> HardwareProfile:
 
 
 @pytest.fixture
+def data_dirs(settings, tmp_path: Path) -> None:
+    """Work dirs and artifacts of this test only, and no disk-space guard."""
+    settings.GENPACK_WORK_DIR = tmp_path / "work"
+    settings.GENPACK_ARTIFACTS_DIR = tmp_path / "artifacts"
+    settings.GENPACK_MIN_FREE_BYTES = 0
+
+
+@pytest.fixture
 def worker_env(transactional_db: None, tmp_path: Path, settings) -> dict[str, str]:
     """Environment for worker processes: this test's database and data dir, the fast engine."""
     db = connection.settings_dict

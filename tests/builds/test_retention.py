@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -20,14 +19,11 @@ from builds.services import (
 )
 from tests.builds.conftest import make_blueprint
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("data_dirs")]
 
 
 @pytest.fixture(autouse=True)
-def _data_dirs(settings, tmp_path: Path) -> None:
-    settings.GENPACK_WORK_DIR = tmp_path / "work"
-    settings.GENPACK_ARTIFACTS_DIR = tmp_path / "artifacts"
-    settings.GENPACK_MIN_FREE_BYTES = 0
+def _keep_two(settings) -> None:
     settings.GENPACK_KEEP_SUCCESSFUL = 2
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
 import pytest
 
@@ -24,14 +23,7 @@ from builds.services import (
 from hardware_profiles.models import HardwareProfile
 from tests.builds.conftest import make_blueprint
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _data_dirs(settings, tmp_path: Path) -> None:
-    settings.GENPACK_WORK_DIR = tmp_path / "work"
-    settings.GENPACK_ARTIFACTS_DIR = tmp_path / "artifacts"
-    settings.GENPACK_MIN_FREE_BYTES = 0
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("data_dirs")]
 
 
 def _publish(build: Build) -> None:
