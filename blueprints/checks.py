@@ -217,8 +217,11 @@ def _ini_value(value: Any) -> str:
 
 def blueprint_check(data: Any, *, source: str = "") -> list[str]:
     """Raise BlueprintSourceError for the first problem; return warnings for ignored fields."""
+    from blueprints.limits import data_limits_check
+
     if not isinstance(data, dict):
         raise BlueprintSourceError('A blueprint is an object: { name: "...", packages: [...] }.')
+    data_limits_check(data)  # first: the checks below walk every package and file
     warnings = []
     for key in data:
         if not isinstance(key, str):

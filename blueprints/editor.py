@@ -283,9 +283,13 @@ class FilesSection(Section):
         if upload:
             content = upload.read()
             try:
-                entry["content"] = content.decode("utf-8")
+                text = content.decode("utf-8")
             except UnicodeDecodeError:
+                text = None
+            if text is None or "\x00" in text:  # binary: NUL cannot be kept as text
                 entry["content_b64"] = base64.b64encode(content).decode("ascii")
+            else:
+                entry["content"] = text
         else:
             entry["content"] = cleaned["content"]
         others = [f for f in current if f.get("path") != cleaned["path"]]

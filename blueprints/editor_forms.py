@@ -10,11 +10,11 @@ from typing import Any
 from django import forms
 
 from blueprints.checks import DEBIAN_PACKAGE, unit_name
+from blueprints.limits import MAX_FILE_BYTES, size_text
 from builds.engine.device.system_ini import parse_ini, validate_system_ini
 from builds.engine.spec import ACCOUNT_RE, FORBIDDEN_FILE_ROOTS, UNIT_RE
 from hardware_profiles.models import HardwareProfile
 
-MAX_FILE_BYTES = 256 * 1024
 COMMON_LOCALES = [
     "en_US.UTF-8",
     "en_GB.UTF-8",
@@ -180,7 +180,9 @@ class FileForm(forms.Form):
         strip=False,
         widget=forms.Textarea(attrs={"rows": 8, "spellcheck": "false", "class": "code"}),
     )
-    upload = forms.FileField(required=False, help_text="Or upload a file (up to 256 KiB).")
+    upload = forms.FileField(
+        required=False, help_text=f"Or upload a file (up to {size_text(MAX_FILE_BYTES)})."
+    )
 
     def clean_path(self) -> str:
         path = self.cleaned_data["path"].strip()
@@ -200,10 +202,15 @@ class FileForm(forms.Form):
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         upload = cleaned.get("upload")
+        limit = size_text(MAX_FILE_BYTES)
         if upload and upload.size > MAX_FILE_BYTES:
-            self.add_error("upload", "This file is larger than 256 KiB.")
-        if not upload and not cleaned.get("content"):
+            self.add_error("upload", f"This file is {size_text(upload.size)}; at most {limit}.")
+        content = cleaned.get("content") or ""
+        if not upload and not content:
             self.add_error("content", "Type the file's content or upload a file.")
+        elif not upload and len(content.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
+            size = size_text(len(content.encode("utf-8", "surrogatepass")))
+            self.add_error("content", f"This text is {size}; a file may have at most {limit}.")
         return cleaned
 
 

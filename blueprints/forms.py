@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import codecs
+
 from django import forms
 
 from blueprints.checks import NAME_PATTERN
+from blueprints.limits import MAX_SOURCE_BYTES, size_text
 from blueprints.models import Blueprint
 from hardware_profiles.models import HardwareProfile
 
@@ -14,6 +17,7 @@ class BlueprintCreateForm(forms.Form):
     )
     description = forms.CharField(
         required=False,
+        max_length=2000,  # as in the editor's Basics
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="What the appliance does, in one or two sentences.",
     )
@@ -53,7 +57,9 @@ class BlueprintImportForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 16, "spellcheck": "false", "class": "code"}),
     )
     upload = forms.FileField(
-        required=False, label="…or upload a file", help_text="A genpack.json5 file, up to 2 MiB."
+        required=False,
+        label="…or upload a file",
+        help_text=f"A genpack.json5 file (UTF-8 or UTF-16), up to {size_text(MAX_SOURCE_BYTES)}.",
     )
     name = forms.CharField(
         required=False,
@@ -71,18 +77,39 @@ class BlueprintImportForm(forms.Form):
     def clean(self) -> dict[str, object]:
         cleaned = super().clean()
         upload = cleaned.get("upload")
-        if upload and upload.size > 2 * 1024 * 1024:
-            raise forms.ValidationError("The file is larger than 2 MiB.")
-        if not upload and not cleaned.get("source", "").strip():
+        if upload:
+            # UTF-16 takes two bytes a character: allow for it, the text's own limit follows.
+            if upload.size > 2 * MAX_SOURCE_BYTES + 4:
+                raise forms.ValidationError(
+                    f"The file is larger than {size_text(MAX_SOURCE_BYTES)}."
+                )
+            cleaned["source_text"] = upload_text(upload.read())
+        elif not cleaned.get("source", "").strip():
             raise forms.ValidationError("Paste the blueprint or choose a file to upload.")
+        else:
+            cleaned["source_text"] = cleaned["source"]
         return cleaned
 
     def source_text(self) -> str:
-        upload = self.cleaned_data.get("upload")
-        if upload:
-            raw = upload.read()
-            try:
-                return raw.decode("utf-8-sig")
-            except UnicodeDecodeError:
-                raise forms.ValidationError("The file is not UTF-8 text.") from None
-        return self.cleaned_data["source"]
+        return self.cleaned_data["source_text"]
+
+
+def upload_text(raw: bytes) -> str:
+    """An uploaded text file as text: UTF-8 (with or without a BOM), or UTF-16 with a BOM."""
+    if raw.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        raise forms.ValidationError("The file is UTF-32; save it as UTF-8 and upload it again.")
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return raw.decode("utf-16")  # the BOM says the byte order, and is dropped
+        except UnicodeDecodeError:
+            raise forms.ValidationError(
+                "The file starts like UTF-16 text but is not; save it as UTF-8 and upload it again."
+            ) from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = raw.count(b"\n", 0, error.start) + 1
+        raise forms.ValidationError(
+            f"The file is not UTF-8 text (line {line} has the byte 0x{raw[error.start]:02X}, as "
+            "Latin-1 or Windows encodings write accents); save it as UTF-8 and upload it again."
+        ) from None

@@ -8,7 +8,13 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 
 from blueprints.checks import NAME_PATTERN, blueprint_check
-from blueprints.json5_io import BlueprintSourceError, blueprint_dump, blueprint_parse
+from blueprints.json5_io import (
+    BlueprintSourceError,
+    blueprint_dump,
+    blueprint_parse,
+    storable_check,
+)
+from blueprints.limits import revision_limits_check
 from blueprints.models import Blueprint, BlueprintRevision
 from hardware_profiles.models import HardwareProfile
 
@@ -42,6 +48,9 @@ def _revision_add(
             f"The name in the text (“{data['name']}”) differs from this blueprint's "
             f"name (“{blueprint.name}”)."
         )
+    # Every write path ends here: what is stored must fit the limits and be importable again.
+    revision_limits_check(source, data)
+    storable_check(data)
     targets = _targets(data)
     number = (blueprint.latest_revision.number if blueprint.latest_revision else 0) + 1
     revision = BlueprintRevision.objects.create(
@@ -77,14 +86,13 @@ def _create(
 ) -> Blueprint:
     if not NAME_PATTERN.match(name):
         raise BlueprintSourceError("Use lower-case letters, digits and hyphens for the name.")
-    try:
-        with transaction.atomic():
-            blueprint = Blueprint.objects.create(name=name, created_by=author)
-            _revision_add(
-                blueprint=blueprint, source=source, data=data, message=message, author=author
-            )
-    except IntegrityError:
-        raise BlueprintSourceError(f"A blueprint named “{name}” exists already.") from None
+    with transaction.atomic():
+        try:
+            with transaction.atomic():  # only the name's uniqueness means "exists already"
+                blueprint = Blueprint.objects.create(name=name, created_by=author)
+        except IntegrityError:
+            raise BlueprintSourceError(f"A blueprint named “{name}” exists already.") from None
+        _revision_add(blueprint=blueprint, source=source, data=data, message=message, author=author)
     return blueprint
 
 
