@@ -234,6 +234,8 @@ class UsersSection(Section):
             return Change(
                 {"users": [u for u in users if u["name"] != name]}, f"Removed user {name}"
             )
+        if post.get("form", "main") not in ("main", "group"):  # its errors would show nowhere
+            raise ValidationError({"__all__": ["The form was out of date; reload the page."]})
         if post.get("form") == "group":
             group = _valid(ef.GroupForm(post))
             name = group["group_name"]

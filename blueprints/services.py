@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -60,7 +61,8 @@ def _revision_add(
         data=data,
         description=data.get("description", ""),
         version=data.get("version", ""),
-        message=message[:200],
+        # The message quotes what was posted (a path to remove...): keep it storable text.
+        message=re.sub("[\x00\ud800-\udfff]", "\ufffd", message)[:200],
         author=author,
     )
     revision.targets.set(targets)

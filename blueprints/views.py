@@ -60,14 +60,18 @@ def blueprint_list(request: HttpRequest) -> HttpResponse:
 def blueprint_new(request: HttpRequest) -> HttpResponse:
     form = BlueprintCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        blueprint = blueprint_create(
-            name=form.cleaned_data["name"],
-            description=form.cleaned_data["description"],
-            targets=list(form.cleaned_data["targets"]),
-            author=request.user,
-        )
-        messages.success(request, f"Blueprint “{blueprint.name}” created. Add packages next.")
-        return redirect("blueprints:edit", name=blueprint.name)
+        try:
+            blueprint = blueprint_create(
+                name=form.cleaned_data["name"],
+                description=form.cleaned_data["description"],
+                targets=list(form.cleaned_data["targets"]),
+                author=request.user,
+            )
+        except BlueprintSourceError as error:  # e.g. the name was taken a moment ago
+            form.add_error(None, str(error))
+        else:
+            messages.success(request, f"Blueprint “{blueprint.name}” created. Add packages next.")
+            return redirect("blueprints:edit", name=blueprint.name)
     return render(request, "blueprints/new.html", {"form": form})
 
 
