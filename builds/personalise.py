@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from builds import paths
+from builds.downloads import ArtifactFileMissing, artifact_file
 from builds.engine.device.system_ini import (
     parse_ini,
     render_system_ini,
@@ -45,11 +46,14 @@ def device_system_ini(build: Build, values: dict[str, Any]) -> str:
 
 def artifact_personalised(*, artifact: Artifact, system_ini: str) -> Path:
     """A private copy of `artifact` (a raw disk image) with `system_ini` written into it."""
+    source = artifact_file(artifact)
+    if not source.is_file():
+        raise ArtifactFileMissing(f"{source.name} is no longer on disk.")
     directory = paths.artifacts_root() / "personal"
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / f"{uuid.uuid4().hex}.img"
     try:
-        copy_image(paths.artifacts_root() / artifact.path, target)
+        copy_image(source, target)
         write_system_ini(target, system_ini)
     except Exception:
         target.unlink(missing_ok=True)

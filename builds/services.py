@@ -34,6 +34,10 @@ class BuildRefusedError(Exception):
     """The build was not queued; the message says why and what to do."""
 
 
+class PublishRefusedError(ValueError):
+    """The engine's report of its files cannot be trusted; nothing was published."""
+
+
 @dataclass(frozen=True)
 class ProducedFile:
     """A file the engine wrote, as it reported it."""
@@ -210,16 +214,43 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _check_produced(staging: Path, files: list[ProducedFile]) -> None:
+    """Refuse the whole report unless every entry names a regular file directly in `staging`.
+
+    The worker trusts nothing the engine process prints: a forged `result` event naming
+    `../../../secret_key` must not turn a file outside the build into a downloadable artifact.
+    """
+    kinds: set[str] = set()
+    for produced in files:
+        name = produced.name
+        if (
+            not isinstance(name, str)
+            or name in ("", ".", "..")
+            or any(char in name for char in "/\\\0")
+        ):
+            raise PublishRefusedError(
+                f"the engine reported the artifact name {name!r}, which is not a bare file name"
+            )
+        if produced.kind not in Artifact.Kind.values or produced.kind in kinds:
+            raise PublishRefusedError(
+                f"the engine reported an unknown or repeated artifact kind {produced.kind!r}"
+            )
+        kinds.add(produced.kind)
+        path = staging / name
+        if path.is_symlink() or not path.is_file():
+            raise PublishRefusedError(f"{name} is not a regular file in the build's output")
+        if path.stat().st_size != produced.size or _sha256(path) != produced.sha256:
+            raise PublishRefusedError(f"{name} changed after the engine wrote it (checksum)")
+
+
 def build_publish(*, build_id: int, staging: Path, files: list[ProducedFile]) -> bool:
     """Verify the engine's files, move them into place in one rename, then record them.
 
     Artifacts become visible only through their rows, written in the same transaction that
-    marks the build succeeded; a build cancelled meanwhile publishes nothing.
+    marks the build succeeded; a build cancelled meanwhile publishes nothing. A report that
+    fails the checks raises PublishRefusedError before anything moves.
     """
-    for produced in files:
-        path = staging / produced.name
-        if path.stat().st_size != produced.size or _sha256(path) != produced.sha256:
-            raise ValueError(f"{produced.name} changed after the engine wrote it (checksum)")
+    _check_produced(staging, files)
     final = paths.build_artifacts_dir(build_id)
     final.parent.mkdir(parents=True, exist_ok=True)
     if final.exists():

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 from blueprints.editor_forms import SystemIniForm
 from blueprints.models import Blueprint
 from builds import paths
-from builds.downloads import artifact_response
+from builds.downloads import ArtifactFileMissing, artifact_response
 from builds.engine.errors import SpecError
 from builds.engine.image_tools import ImageError
 from builds.models import Artifact, Build
@@ -60,6 +60,14 @@ def build_list(request: HttpRequest) -> HttpResponse:
     return render(request, "builds/list.html", context)
 
 
+def _ascii_int(text: str, limit: int = 10**18) -> int | None:
+    """A non-negative number typed in ASCII digits, capped at `limit`; None for anything else
+    (str.isdigit() and int() also accept '²' or Arabic-Indic digits)."""
+    if not text.isascii() or not text.isdigit():
+        return None
+    return int(text) if len(text) <= 18 else limit
+
+
 def _visible_build(request: HttpRequest, build_id: int) -> Build:
     builds = Build.objects.select_related("revision__blueprint", "profile", "cache_hit_of")
     if not request.user.has_perm("blueprints.view_blueprint"):
@@ -86,11 +94,10 @@ def build_detail(request: HttpRequest, build_id: int) -> HttpResponse:
 def build_log(request: HttpRequest, build_id: int) -> HttpResponse:
     """The log bytes after `offset`; the next offset is in X-Log-Offset. 286 once final."""
     build = _visible_build(request, build_id)
-    try:
-        offset = max(0, int(request.GET.get("offset", "0")))
-    except ValueError:
-        offset = 0
     path = paths.build_log_path(build.artifact_source.pk)
+    size = path.stat().st_size if path.exists() else 0
+    # Clamped to the file: an offset past the end (or too long to seek to) reads nothing.
+    offset = min(_ascii_int(request.GET.get("offset", "0")) or 0, size)
     chunk = b""
     if path.exists():
         with path.open("rb") as handle:
@@ -99,7 +106,7 @@ def build_log(request: HttpRequest, build_id: int) -> HttpResponse:
     # Never cut a UTF-8 character in half: keep the tail for the next poll.
     text = chunk.decode("utf-8", errors="ignore")
     next_offset = offset + len(text.encode("utf-8"))
-    done = build.is_finished and next_offset >= (path.stat().st_size if path.exists() else 0)
+    done = build.is_finished and next_offset >= size
     response = HttpResponse(text, content_type="text/plain; charset=utf-8")
     response["X-Log-Offset"] = str(next_offset)
     if done:
@@ -192,6 +199,8 @@ def build_personalise(request: HttpRequest, build_id: int) -> HttpResponseBase:
             path = artifact_personalised(
                 artifact=artifact, system_ini=device_system_ini(build, values)
             )
+        except ArtifactFileMissing as missing:
+            return _file_missing(request, build, str(missing))
         except (ImageError, OSError, subprocess.SubprocessError):
             logger.exception("personalising build %s failed", build.pk)
             messages.error(request, "The image could not be prepared; please try again.")
@@ -214,4 +223,14 @@ def build_personalise(request: HttpRequest, build_id: int) -> HttpResponseBase:
 def artifact_download(request: HttpRequest, build_id: int, kind: str) -> HttpResponseBase:
     build = _visible_build(request, build_id)
     artifact = get_object_or_404(build.artifact_source.artifacts, kind=kind)
-    return artifact_response(request, artifact)
+    try:
+        return artifact_response(request, artifact)
+    except ArtifactFileMissing as missing:
+        return _file_missing(request, build, str(missing))
+
+
+def _file_missing(request: HttpRequest, build: Build, message: str) -> HttpResponse:
+    """The row outlived its file: say so plainly (404), with the way forward."""
+    return render(
+        request, "builds/file_missing.html", {"build": build, "message": message}, status=404
+    )

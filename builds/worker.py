@@ -27,6 +27,7 @@ from builds.engine.events import parse_event
 from builds.models import Build
 from builds.services import (
     ProducedFile,
+    PublishRefusedError,
     build_fail,
     build_heartbeat,
     build_publish,
@@ -83,6 +84,16 @@ def engine_command(build: Build, workdir: Path, staging: Path, system_ini: Path)
         str(settings.GENPACK_APT_CACHE_DIR),
         "--events",
     ]
+
+
+def _produced_files(event: dict) -> list[ProducedFile]:
+    """The files a `result` event reports (build_publish checks the names and checksums)."""
+    items = event.get("artifacts")
+    if not isinstance(items, list) or not all(
+        isinstance(item, dict) and set(item) == {"kind", "name", "size", "sha256"} for item in items
+    ):
+        raise PublishRefusedError("the engine's list of files is malformed")
+    return [ProducedFile(**item) for item in items]
 
 
 def _pump(stream, lines: queue.Queue) -> None:
@@ -172,7 +183,11 @@ class EngineRun:
                 elif kind == "progress":
                     progress = float(event.get("fraction", progress))
                 elif kind == "result":
-                    result = [ProducedFile(**item) for item in event.get("artifacts", [])]
+                    try:
+                        result = _produced_files(event)
+                    except PublishRefusedError as refused:
+                        error = {"message": f"The build's files were not published: {refused}."}
+                        self.log.write(f"!! {error['message']}")
                 elif kind == "error":
                     error = event
                     self.log.write(f"!! {event.get('step', '')}: {event.get('message', '')}")
@@ -184,7 +199,14 @@ class EngineRun:
                     return Outcome("cancelled")
         returncode = self.process.wait()
         if returncode == 0 and result is not None and error is None:
-            if build_publish(build_id=build.pk, staging=self.staging, files=result):
+            try:
+                published = build_publish(build_id=build.pk, staging=self.staging, files=result)
+            except PublishRefusedError as refused:
+                message = f"The build's files were not published: {refused}."
+                self.log.write(f"!! {message}")
+                build_fail(build_id=build.pk, error=message)
+                return Outcome("failed", message)
+            if published:
                 self.log.write("== artifacts published")
                 return Outcome("succeeded")
             return Outcome("cancelled")

@@ -3,7 +3,9 @@
 `python -m tests.fake_engine SPEC --out O --workdir W --events [...]` writes small
 artifacts in well under a second. FAKE_ENGINE_SECONDS makes it take longer (to cancel or kill
 it mid-build); FAKE_ENGINE_FAIL makes it fail the way a real step would; FAKE_ENGINE_MARKS names
-a directory where every run leaves a file (to count runs across processes).
+a directory where every run leaves a file (to count runs across processes);
+FAKE_ENGINE_FORGE_NAME makes it report, as an extra "log" artifact, whatever file that name
+reaches from its output directory (a compromised engine trying to publish a host file).
 """
 
 from __future__ import annotations
@@ -65,6 +67,16 @@ def main() -> int:
                 "name": name,
                 "size": len(payload),
                 "sha256": hashlib.sha256(payload).hexdigest(),
+            }
+        )
+    if forged := os.environ.get("FAKE_ENGINE_FORGE_NAME"):
+        target = (outdir / forged).read_bytes()
+        artifacts.append(
+            {
+                "kind": "log",
+                "name": forged,
+                "size": len(target),
+                "sha256": hashlib.sha256(target).hexdigest(),
             }
         )
     reporter.emit({"type": "result", "artifacts": artifacts})
