@@ -335,7 +335,9 @@ def blueprint_export(request: HttpRequest, name: str) -> HttpResponse:
     blueprint = get_object_or_404(Blueprint, name=name)
     revision = blueprint.latest_revision
     if number := request.GET.get("revision"):
-        revision = get_object_or_404(blueprint.revisions, number=number if number.isdigit() else 0)
+        # ASCII digits only: str.isdigit() accepts '²', which int() then refuses.
+        wanted = int(number) if number.isascii() and number.isdigit() and len(number) < 19 else 0
+        revision = get_object_or_404(blueprint.revisions, number=wanted)
     response = HttpResponse(revision.source, content_type="application/json5; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{blueprint.name}.genpack.json5"'
     return response

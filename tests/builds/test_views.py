@@ -61,6 +61,21 @@ def test_bad_offset_is_read_from_the_start(product_manager: Client, kvm) -> None
     assert response.status_code == 200 and response["X-Log-Offset"] == "0"
 
 
+@pytest.mark.parametrize("offset", ["99999999999999999999", "9" * 5000, "²", "-3"])
+def test_an_offset_past_the_end_or_not_a_number_never_fails(
+    product_manager: Client, kvm, offset: str
+) -> None:
+    build = build_enqueue(
+        revision=make_blueprint("kiosk").latest_revision, profile=kvm, requested_by=None
+    )
+    log = paths.build_log_path(build.pk)
+    log.parent.mkdir(parents=True)
+    log.write_text("line\n")
+    response = product_manager.get(f"/builds/{build.pk}/log/", {"offset": offset})
+    assert response.status_code == 200
+    assert response["X-Log-Offset"] in ("0", "5")  # the start, or clamped to the end
+
+
 def test_technicians_see_and_download_only_released_builds(
     product_manager: Client,
     technician: Client,
