@@ -48,12 +48,48 @@ class ProducedFile:
     sha256: str
 
 
-def _queue_task(build: Build) -> None:
+class BuildQueueUnavailableError(BuildRefusedError):
+    """The message broker could not be reached; the build row was failed, nothing runs."""
+
+
+QUEUE_UNAVAILABLE = (
+    "The build queue is unavailable right now (the message broker cannot be reached), so "
+    "the build was not started. Try again in a few minutes; if it keeps happening, ask an "
+    "admin to check the broker."
+)
+
+
+def _send_task(build: Build) -> None:
+    """Hand the build to a worker. Bounded by CELERY_BROKER_CONNECTION_TIMEOUT and
+    CELERY_TASK_PUBLISH_RETRY_POLICY: an unreachable broker fails in seconds, not minutes."""
     from builds.tasks import build_run_task  # tasks import services: avoid the cycle
 
-    transaction.on_commit(
-        lambda: build_run_task.apply_async(args=[build.pk], queue=build.profile.arch)
-    )
+    build_run_task.apply_async(args=[build.pk], queue=build.profile.arch)
+
+
+def _send_or_fail(build: Build) -> None:
+    """Send the new build's message; if the broker is down, fail the row and say so.
+
+    Why fail rather than leave it queued: a queued row without a message is joined by every
+    later click on the same spec (one_active_build_per_spec) and would sit there until the
+    reaper re-sends it, GENPACK_REQUEUE_AFTER_SECONDS later — and the reaper itself runs only
+    while the broker is up. A failed row says at once what happened, keeps the history, and
+    leaves the spec free: the next click starts a fresh build.
+    """
+    try:
+        _send_task(build)
+    except Exception as error:  # kombu.OperationalError, OSError, the transport's own errors
+        logger.warning("build %s: the broker is unreachable: %s", build.pk, error)
+        build_fail(build_id=build.pk, error=QUEUE_UNAVAILABLE)
+        raise BuildQueueUnavailableError(QUEUE_UNAVAILABLE) from error
+
+
+def _resend(build: Build) -> None:
+    try:
+        _send_task(build)
+    except Exception:
+        # The reaper tries again next round; the row stays queued (it has a message owed).
+        logger.warning("build %s: re-sending its message failed", build.pk, exc_info=True)
 
 
 def _free_bytes(path: Path) -> int:
@@ -94,7 +130,8 @@ def build_enqueue(
       finished at once, sharing its artifacts (unless `bypass_cache`: rebuild with the
       latest packages);
     - the same spec already queued or running → that build is returned (joined).
-    Raises BuildRefusedError (guards) and SpecError (the blueprint cannot be built).
+    Raises BuildRefusedError (guards; BuildQueueUnavailableError when the broker cannot be
+    reached, the new row then failed) and SpecError (the blueprint cannot be built).
     """
     spec = buildspec_for(revision.data, profile)
     spec_hash = spec.spec_hash()
@@ -133,7 +170,9 @@ def build_enqueue(
                 spec_hash=spec_hash,
                 requested_by=requested_by,
             )
-            _queue_task(build)
+            # After the commit, so the worker finds the row; in autocommit (a request) this
+            # runs as the block ends and BuildQueueUnavailableError reaches the caller.
+            transaction.on_commit(lambda: _send_or_fail(build))
     except IntegrityError:
         # Another request queued the same spec a moment ago (one_active_build_per_spec).
         return Build.objects.get(spec_hash=spec_hash, state__in=ACTIVE_STATES)
@@ -326,5 +365,5 @@ def builds_reap() -> dict[str, list[int]]:
     for build in stale:
         # heartbeat_at on a queued build = when its message was last sent.
         Build.objects.filter(pk=build.pk, state=Build.State.QUEUED).update(heartbeat_at=now)
-        _queue_task(build)
+        transaction.on_commit(lambda build=build: _resend(build))
     return {"lost": lost, "requeued": [build.pk for build in stale]}

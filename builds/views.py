@@ -21,6 +21,7 @@ from builds.models import Artifact, Build
 from builds.personalise import artifact_personalised, device_system_ini, stream_and_delete
 from builds.progress import build_estimate
 from builds.services import (
+    BuildQueueUnavailableError,
     BuildRefusedError,
     build_cancel,
     build_enqueue,
@@ -172,6 +173,9 @@ def build_start(request: HttpRequest, name: str) -> HttpResponse:
             started.append(
                 build_enqueue(revision=revision, profile=profile, requested_by=request.user)
             )
+        except BuildQueueUnavailableError as error:
+            messages.error(request, str(error))
+            break  # the other targets would wait for the same broker
         except (BuildRefusedError, SpecError) as error:
             messages.error(request, f"{profile.name}: {error}")
     if len(started) == 1:

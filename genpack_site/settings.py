@@ -163,6 +163,15 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
 )
 CELERY_RESULT_EXPIRES = 24 * 3600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A web request that queues a build waits at most about twice this for an unreachable broker,
+# then tells the person the queue is unavailable (builds/services.py).
+CELERY_BROKER_CONNECTION_TIMEOUT = env_int("GENPACK_BROKER_TIMEOUT_SECONDS", 2)
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.5,
+    "interval_max": 0.5,
+}
 CELERY_TASK_ALWAYS_EAGER = False
 
 # --- The image factory ---
