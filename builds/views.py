@@ -17,7 +17,7 @@ from builds import paths
 from builds.downloads import ArtifactFileMissing, artifact_response
 from builds.engine.errors import SpecError
 from builds.engine.image_tools import ImageError
-from builds.models import Artifact, Build
+from builds.models import Artifact, Build, builds_visible_to
 from builds.personalise import artifact_personalised, device_system_ini, stream_and_delete
 from builds.progress import build_estimate
 from builds.services import (
@@ -37,7 +37,7 @@ HTMX_STOP_POLLING = 286  # htmx stops an `every` trigger on this status
 
 @permission_required("builds.view_build", raise_exception=True)
 def build_list(request: HttpRequest) -> HttpResponse:
-    builds = Build.objects.select_related("revision__blueprint", "profile")
+    builds = builds_visible_to(request.user)
     state = request.GET.get("state", "")
     if state in Build.State.values:
         builds = builds.filter(state=state)
@@ -47,8 +47,6 @@ def build_list(request: HttpRequest) -> HttpResponse:
     profile = request.GET.get("profile", "")
     if profile:
         builds = builds.filter(profile__slug=profile)
-    if not request.user.has_perm("blueprints.view_blueprint"):
-        builds = builds.filter(released=True)  # technicians see what was released to them
     context = {
         "builds": builds[:200],
         "states": Build.State.choices,
@@ -70,19 +68,21 @@ def _ascii_int(text: str, limit: int = 10**18) -> int | None:
 
 
 def _visible_build(request: HttpRequest, build_id: int) -> Build:
-    builds = Build.objects.select_related("revision__blueprint", "profile", "cache_hit_of")
-    if not request.user.has_perm("blueprints.view_blueprint"):
-        builds = builds.filter(released=True)
-    return get_object_or_404(builds, pk=build_id)
+    return get_object_or_404(builds_visible_to(request.user), pk=build_id)
 
 
 @permission_required("builds.view_build", raise_exception=True)
 def build_detail(request: HttpRequest, build_id: int) -> HttpResponse:
     build = _visible_build(request, build_id)
+    source = build.cache_hit_of
     context = {
         "build": build,
         "artifacts": build.artifact_source.artifacts.all(),
         "estimate": build_estimate(build),
+        # A released cache hit may reuse an unreleased build: name it only to who may open it.
+        "reused_visible": bool(
+            source and builds_visible_to(request.user).filter(pk=source.pk).exists()
+        ),
     }
     template = "builds/detail.html#status" if request.htmx else "builds/detail.html"
     response = render(request, template, context)

@@ -92,6 +92,27 @@ def test_technicians_see_and_download_only_released_builds(
     assert b"".join(download.streaming_content) == b"image"
 
 
+def test_a_released_cache_hit_shows_its_log_through_itself_and_hides_the_unreleased_source(
+    product_manager: Client, technician: Client, kvm
+) -> None:
+    original = _succeeded(kvm)
+    log = paths.build_log_path(original.pk)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text("== artifacts published\n")
+    hit = build_enqueue(revision=original.revision, profile=kvm, requested_by=None)
+    assert hit.cache_hit_of == original
+    product_manager.post(f"/builds/{hit.pk}/release/")
+    page = technician.get(f"/builds/{hit.pk}/").content.decode()
+    assert f'hx-get="/builds/{hit.pk}/log/"' in page
+    assert f"/builds/{original.pk}/" not in page  # neither the log nor a "reused" link
+    assert "earlier build" in page
+    assert technician.get(f"/builds/{original.pk}/").status_code == 404
+    shown = technician.get(f"/builds/{hit.pk}/log/", HTTP_HX_REQUEST="true")
+    assert shown.status_code == 286 and shown.content == b"== artifacts published\n"
+    pm_page = product_manager.get(f"/builds/{hit.pk}/").content.decode()
+    assert f'<a href="/builds/{original.pk}/">build #{original.pk}</a>' in pm_page
+
+
 def test_range_beyond_the_end_is_refused(product_manager: Client, kvm) -> None:
     build = _succeeded(kvm)
     response = product_manager.get(f"/builds/{build.pk}/download/disk-raw/", HTTP_RANGE="bytes=99-")
