@@ -23,6 +23,7 @@ from django.utils import timezone
 from blueprints.buildspec import buildspec_for
 from blueprints.models import BlueprintRevision
 from builds import paths
+from builds.engine.spec import BuildSpec
 from builds.models import Artifact, Build
 from hardware_profiles.models import HardwareProfile
 
@@ -117,6 +118,50 @@ def _check_guards(profile: HardwareProfile) -> None:
         )
 
 
+def _cache_hit(
+    revision: BlueprintRevision,
+    profile: HardwareProfile,
+    spec: BuildSpec,
+    requested_by: AbstractBaseUser | None,
+) -> Build | None:
+    """The build that already answers this request, or None to build.
+
+    The newest succeeded build of the same spec owns the files; one cache-hit row per
+    (revision, profile, that source) is made once and then reused, so repeated clicks never
+    pile up rows (which retention once counted as builds, evicting real ones).
+    Race-safe: the source row is locked (SELECT FOR UPDATE on PostgreSQL; SQLite runs one
+    writing transaction at a time), so concurrent requests find the row the first one made.
+    """
+    spec_hash = spec.spec_hash()
+    with transaction.atomic():
+        done = (
+            Build.objects.select_for_update()
+            .filter(spec_hash=spec_hash, state=Build.State.SUCCEEDED, cache_hit_of__isnull=True)
+            .order_by("-finished_at", "-pk")
+            .first()
+        )
+        if done is None or not done.artifacts.exists():
+            return None
+        existing = Build.objects.filter(
+            cache_hit_of=done, revision=revision, profile=profile, spec_hash=spec_hash
+        ).first()
+        if existing:
+            return existing
+        now = timezone.now()
+        return Build.objects.create(
+            revision=revision,
+            profile=profile,
+            spec=spec.to_dict(),
+            spec_hash=spec_hash,
+            state=Build.State.SUCCEEDED,
+            progress=1.0,
+            cache_hit_of=done,
+            requested_by=requested_by,
+            started_at=now,
+            finished_at=now,
+        )
+
+
 def build_enqueue(
     *,
     revision: BlueprintRevision,
@@ -126,9 +171,9 @@ def build_enqueue(
 ) -> Build:
     """Queue a build of `revision` for `profile`, or reuse / join one with the same spec.
 
-    - a succeeded build with the same spec hash → a new Build row marked as a cache hit,
-      finished at once, sharing its artifacts (unless `bypass_cache`: rebuild with the
-      latest packages);
+    - a succeeded build with the same spec hash → that build, or one Build row per revision
+      and profile marked as a cache hit, finished at once, sharing its artifacts (unless
+      `bypass_cache`: rebuild with the latest packages);
     - the same spec already queued or running → that build is returned (joined).
     Raises BuildRefusedError (guards; BuildQueueUnavailableError when the broker cannot be
     reached, the new row then failed) and SpecError (the blueprint cannot be built).
@@ -138,28 +183,8 @@ def build_enqueue(
     active = Build.objects.filter(spec_hash=spec_hash, state__in=ACTIVE_STATES).first()
     if active:
         return active
-    if not bypass_cache:
-        done = (
-            Build.objects.filter(
-                spec_hash=spec_hash, state=Build.State.SUCCEEDED, cache_hit_of__isnull=True
-            )
-            .order_by("-finished_at")
-            .first()
-        )
-        if done and done.artifacts.exists():
-            now = timezone.now()
-            return Build.objects.create(
-                revision=revision,
-                profile=profile,
-                spec=spec.to_dict(),
-                spec_hash=spec_hash,
-                state=Build.State.SUCCEEDED,
-                progress=1.0,
-                cache_hit_of=done,
-                requested_by=requested_by,
-                started_at=now,
-                finished_at=now,
-            )
+    if not bypass_cache and (reused := _cache_hit(revision, profile, spec, requested_by)):
+        return reused
     _check_guards(profile)
     try:
         with transaction.atomic():
