@@ -18,7 +18,11 @@ from builds.downloads import ArtifactFileMissing, artifact_response
 from builds.engine.errors import SpecError
 from builds.engine.image_tools import ImageError
 from builds.models import Artifact, Build, builds_visible_to
-from builds.personalise import artifact_personalised, device_system_ini, stream_and_delete
+from builds.personalise import (
+    PersonaliseRefusedError,
+    artifact_personalised,
+    device_system_ini,
+)
 from builds.progress import build_estimate
 from builds.services import (
     BuildQueueUnavailableError,
@@ -200,11 +204,14 @@ def build_personalise(request: HttpRequest, build_id: int) -> HttpResponseBase:
     if request.method == "POST" and form.is_valid():
         values = form.system_ini_values(form.cleaned_data, keep_wifi_key=defaults)
         try:
-            path = artifact_personalised(
+            copy = artifact_personalised(
                 artifact=artifact, system_ini=device_system_ini(build, values)
             )
         except ArtifactFileMissing as missing:
             return _file_missing(request, build, str(missing))
+        except PersonaliseRefusedError as refused:
+            messages.error(request, str(refused))
+            return redirect("builds:personalise", build_id=build.pk)
         except (ImageError, OSError, subprocess.SubprocessError):
             logger.exception("personalising build %s failed", build.pk)
             messages.error(request, "The image could not be prepared; please try again.")
@@ -212,10 +219,8 @@ def build_personalise(request: HttpRequest, build_id: int) -> HttpResponseBase:
         name = Path(artifact.path).name
         if values.get("hostname"):
             name = name.replace(".img", f"-{values['hostname']}.img")
-        response = StreamingHttpResponse(
-            stream_and_delete(path), content_type="application/octet-stream"
-        )
-        response["Content-Length"] = str(path.stat().st_size)
+        response = StreamingHttpResponse(copy, content_type="application/octet-stream")
+        response["Content-Length"] = str(copy.size)
         response["Content-Disposition"] = content_disposition_header(True, name)
         return response
     return render(

@@ -202,6 +202,10 @@ GENPACK_REAPER_SECONDS = env_int("GENPACK_REAPER_SECONDS", 30)
 GENPACK_REQUEUE_AFTER_SECONDS = env_int("GENPACK_REQUEUE_AFTER_SECONDS", 300)
 GENPACK_TRANSIENT_RETRIES = env_int("GENPACK_TRANSIENT_RETRIES", 3)
 GENPACK_KEEP_SUCCESSFUL = env_int("GENPACK_KEEP_SUCCESSFUL", 3)
+# Per-device downloads copy a whole disk image: this many at once (across all web processes),
+# and only while the artifacts disk keeps this margin free besides the copy.
+GENPACK_MAX_PERSONALISING = env_int("GENPACK_MAX_PERSONALISING", 2)
+GENPACK_PERSONALISE_MARGIN_BYTES = env_int("GENPACK_PERSONALISE_MARGIN_BYTES", 1024**3)
 # Set to e.g. "/protected-artifacts/" to let nginx send files (X-Accel-Redirect) after the
 # view has checked permission; nginx maps that internal location to GENPACK_ARTIFACTS_DIR.
 GENPACK_X_ACCEL_PREFIX = env_str("GENPACK_X_ACCEL_PREFIX", "")
