@@ -80,7 +80,7 @@ def _send_or_fail(build: Build) -> None:
     try:
         _send_task(build)
     except Exception as error:  # kombu.OperationalError, OSError, the transport's own errors
-        logger.warning("build %s: the broker is unreachable: %s", build.pk, error)
+        logger.warning("build %s: the broker is unreachable: %s", build.pk, error, exc_info=True)
         build_fail(build_id=build.pk, error=QUEUE_UNAVAILABLE)
         raise BuildQueueUnavailableError(QUEUE_UNAVAILABLE) from error
 
