@@ -141,6 +141,9 @@ def build(
 
     def do_squashfs() -> None:
         packages.update(assemble.installed_packages(root, runner))
+        # Last change to the tree, after every command that runs in it (setup commands,
+        # services, purges, update-initramfs, trim) and after the package list is read.
+        customize.place_product_files(spec, root, runner)
         assemble.write_metadata(spec, root, build_id, packages)
         assemble.make_squashfs(spec, root, system_img, runner)
         tee.log(f"system.img: {system_img.stat().st_size / 2**20:.1f} MiB")
