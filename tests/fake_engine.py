@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from builds.engine.events import JsonEventReporter, exit_with_parent
+from builds.engine.secrets import manifest_spec
 
 STEPS = ("rootfs", "customize", "trim", "boot chain", "system.ini agent", "pack")
 
@@ -56,7 +57,8 @@ def main() -> int:
     artifacts = []
     for kind, name, payload in (
         ("disk-raw", f"{spec['name']}-{spec['profile']}.img", os.urandom(size)),
-        ("manifest", "manifest.json", json.dumps(spec).encode()),
+        # The real engine's manifest shape, scrubbed by the real engine's rules.
+        ("manifest", "manifest.json", json.dumps({"spec": manifest_spec(spec)}).encode()),
     ):
         (outdir / name).write_bytes(payload)
         artifacts.append(
