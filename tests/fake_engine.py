@@ -44,11 +44,15 @@ def main() -> int:
         time.sleep(seconds / len(STEPS))
         reporter.progress(index / len(STEPS))
         if os.environ.get("FAKE_ENGINE_FAIL") == step:
+            # FAKE_ENGINE_FAIL_DETAIL: text the failure echoes (a command line, its output).
+            detail = os.environ.get("FAKE_ENGINE_FAIL_DETAIL", "")
+            if detail:
+                reporter.log(detail)
             reporter.emit(
                 {
                     "type": "error",
                     "step": step,
-                    "message": f"{step} failed (fake)",
+                    "message": f"{step} failed (fake){': ' + detail if detail else ''}",
                     "transient": os.environ.get("FAKE_ENGINE_TRANSIENT") == "1",
                 }
             )
