@@ -29,6 +29,11 @@ _WHITESPACE = frozenset("\t\n\v\f\r \xa0\ufeff\u1680\u2028\u2029\u202f\u205f\u30
 }
 _LINE_ENDS = "\n\r\u2028\u2029"
 _VALUE_ENDS = frozenset(",]}/:") | _WHITESPACE
+# A whole quoted string, escapes (line continuations too) included: one regex, not a loop.
+_STRING_RES = {
+    '"': re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL),
+    "'": re.compile(r"'(?:[^'\\]|\\.)*'", re.DOTALL),
+}
 
 Path = tuple[str | int, ...]
 
@@ -95,18 +100,12 @@ class _Scanner:
                 return
 
     def _string(self) -> str:
-        text, quote, start = self.text, self.text[self.pos], self.pos
-        self.pos += 1
-        while self.pos < len(text):
-            char = text[self.pos]
-            if char == "\\":
-                self.pos += 2
-            elif char == quote:
-                self.pos += 1
-                return text[start : self.pos]
-            else:
-                self.pos += 1
-        raise self._fail()
+        start = self.pos
+        match = _STRING_RES[self.text[start]].match(self.text, start)
+        if not match:
+            raise self._fail()
+        self.pos = match.end()
+        return match.group()
 
     def _bare(self) -> str:
         start = self.pos

@@ -9,6 +9,8 @@ import re
 import pytest
 from django.contrib.auth.models import Permission
 from django.test import Client
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from blueprints.editor import SECTIONS
 from blueprints.models import Blueprint
@@ -292,3 +294,46 @@ def test_masking_round_trips_at_the_text_level() -> None:
     restored = source_with_secrets(masked, data)
     assert restored.replace("********", WIFI_KEY).count(WIFI_KEY) == 2
     assert f'"password_hash": "{ROOT_HASH}"' in restored
+
+
+def _leaves(value, path=()):
+    if isinstance(value, dict):
+        return [leaf for key, item in value.items() for leaf in _leaves(item, (*path, key))]
+    if isinstance(value, list):
+        return [leaf for index, item in enumerate(value) for leaf in _leaves(item, (*path, index))]
+    return [(path, value)]
+
+
+def _json_values(keys: st.SearchStrategy[str]) -> st.SearchStrategy:
+    return st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=12),
+        lambda children: (
+            st.lists(children, max_size=4) | st.dictionaries(keys, children, max_size=4)
+        ),
+        max_leaves=20,
+    )
+
+
+_IDENTIFIERS = st.from_regex(r"[A-Za-z_$][A-Za-z0-9_$]{0,5}", fullmatch=True)
+_DOCUMENTS = st.tuples(
+    st.dictionaries(st.text(max_size=6), _json_values(st.text(max_size=6)), max_size=5),
+    st.just(True),
+) | st.tuples(  # json5 writes unquoted keys only for identifiers
+    st.dictionaries(_IDENTIFIERS, _json_values(_IDENTIFIERS), max_size=5), st.just(False)
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(document=_DOCUMENTS)
+def test_the_scanner_finds_every_value_where_json5_does(document: tuple[dict, bool]) -> None:
+    """The placeholders go exactly where the parser reads each value, whatever the text."""
+    import json5
+
+    from blueprints.secrets import _scan
+
+    value, quote = document
+    source = json5.dumps(value, indent=2, quote_keys=quote, trailing_commas=not quote)
+    source = "// leading comment\n" + source.replace("\n", " /* c */\n", 1)
+    tokens = _scan(source).tokens
+    scanned = [(token.path, json5.loads(token.raw)) for token in tokens]
+    assert scanned == _leaves(json5.loads(source))
