@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from blueprints.json5_io import BlueprintSourceError, line_of_key
+from blueprints.secrets import placeholders_refuse
 from builds.engine.device.system_ini import KNOWN_KEYS, parse_ini, validate_system_ini
 from builds.engine.errors import SpecError
 from builds.engine.spec import UNIT_RE, BuildSpec
@@ -248,6 +249,8 @@ def blueprint_check(data: Any, *, source: str = "") -> list[str]:
     """Raise BlueprintSourceError for the first problem; return warnings for ignored fields."""
     if not isinstance(data, dict):
         raise BlueprintSourceError('A blueprint is an object: { name: "...", packages: [...] }.')
+    # First: a placeholder would otherwise fail later as "not a crypt hash" or pass as a key.
+    placeholders_refuse(data, source)
     warnings = []
     for key in data:
         if not isinstance(key, str):

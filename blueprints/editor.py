@@ -16,6 +16,7 @@ from django.utils.datastructures import MultiValueDict
 from blueprints import editor_forms as ef
 from blueprints.checks import unit_name
 from blueprints.passwords import password_crypt_hash
+from blueprints.secrets import settings_masked
 from hardware_profiles.models import HardwareProfile
 
 Data = dict[str, Any]
@@ -308,7 +309,10 @@ class SettingsSection(Section):
     )
 
     def context(self, data: Data, targets: Targets, bound: Bound | None = None) -> Data:
-        return {"settings": data.get("settings") or [], "form": _form(ef.SettingForm, bound)}
+        return {
+            "settings": settings_masked(data.get("settings") or []),
+            "form": _form(ef.SettingForm, bound),
+        }
 
     def apply(self, post: QueryDict, files: MultiValueDict, data: Data, targets: Targets) -> Change:
         current = list(data.get("settings") or [])

@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from blueprints.checks import NAME_PATTERN, blueprint_check, build_host_code
 from blueprints.json5_io import BlueprintSourceError, blueprint_dump, blueprint_parse
 from blueprints.models import Blueprint, BlueprintRevision
+from blueprints.secrets import source_with_secrets
 from hardware_profiles.models import HardwareProfile
 
 SETUP_COMMANDS_PERMISSION = "blueprints.run_setup_commands"
@@ -147,8 +148,13 @@ def blueprint_revise(
     author: AbstractBaseUser | None,
     based_on: int,
 ) -> BlueprintRevision:
-    """Save JSON5 `source` as the next revision, unless another save happened since `based_on`."""
+    """Save JSON5 `source` as the next revision, unless another save happened since `based_on`.
+
+    Secret placeholders (the source editor shows them instead of secrets) are replaced by
+    the values the latest revision stores at the same places; comments are kept."""
     locked = _locked_latest(blueprint, based_on)
+    stored = locked.latest_revision.data if locked.latest_revision else {}
+    source = source_with_secrets(source, stored)
     parsed = blueprint_parse(source)
     return _revision_add(
         blueprint=locked, source=source, data=parsed.data, message=message, author=author

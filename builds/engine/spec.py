@@ -22,6 +22,10 @@ PARTITION_TABLES = ("gpt", "mbr")
 OUTPUT_FORMATS = ("raw", "zst", "xz", "qcow2")
 COMPRESSIONS = ("xz", "gzip")
 SETTING_TYPES = ("string", "int", "bool", "choice")  # as system_ini.AppSetting
+# Part of every cache key: bump whenever image contents or metadata change, so specs built
+# before the change are built again instead of reusing old artifacts (2: manifests without
+# secrets).
+BUILDER_VERSION = "2"
 
 # Debian policy 5.6.1: lower case, digits, + - . ; at least two characters, starts alphanumeric.
 PACKAGE_RE = re.compile(r"^[a-z0-9][a-z0-9+.\-]+$")
@@ -149,9 +153,11 @@ class BuildSpec:
     def canonical_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
-    def spec_hash(self) -> str:
-        """SHA-256 of the canonical JSON; only meaningful on a normalised spec."""
-        return hashlib.sha256(self.canonical_json().encode("utf-8")).hexdigest()
+    def spec_hash(self, builder_version: str = BUILDER_VERSION) -> str:
+        """SHA-256 of the builder version and the canonical JSON: the cache key. Only
+        meaningful on a normalised spec."""
+        keyed = f"genpack-builder {builder_version}\n{self.canonical_json()}"
+        return hashlib.sha256(keyed.encode("utf-8")).hexdigest()
 
     def all_packages(self) -> tuple[str, ...]:
         """Packages the profile and blueprint ask for (the engine adds its own boot needs)."""
