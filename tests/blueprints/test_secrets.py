@@ -306,7 +306,7 @@ def _leaves(value, path=()):
 
 def _json_values(keys: st.SearchStrategy[str]) -> st.SearchStrategy:
     return st.recursive(
-        st.none() | st.booleans() | st.integers() | st.text(max_size=12),
+        st.none() | st.booleans() | st.integers() | st.text(_TEXT, max_size=12),
         lambda children: (
             st.lists(children, max_size=4) | st.dictionaries(keys, children, max_size=4)
         ),
@@ -314,9 +314,14 @@ def _json_values(keys: st.SearchStrategy[str]) -> st.SearchStrategy:
     )
 
 
+# json5.dumps writes NUL before a digit as "\\00", which its own reader refuses (a json5 bug);
+# blueprints refuse NUL anyway, so the documents leave it out.
+_TEXT = st.characters(exclude_characters="\x00")
 _IDENTIFIERS = st.from_regex(r"[A-Za-z_$][A-Za-z0-9_$]{0,5}", fullmatch=True)
 _DOCUMENTS = st.tuples(
-    st.dictionaries(st.text(max_size=6), _json_values(st.text(max_size=6)), max_size=5),
+    st.dictionaries(
+        st.text(_TEXT, max_size=6), _json_values(st.text(_TEXT, max_size=6)), max_size=5
+    ),
     st.just(True),
 ) | st.tuples(  # json5 writes unquoted keys only for identifiers
     st.dictionaries(_IDENTIFIERS, _json_values(_IDENTIFIERS), max_size=5), st.just(False)
