@@ -11,6 +11,8 @@ import pytest
 from django.contrib.auth.models import Group
 from playwright.sync_api import BrowserContext, ConsoleMessage, Page, expect
 
+from blueprints.services import blueprint_create
+from builds.models import Build
 from genpack_site import roles
 from hardware_profiles.models import HardwareProfile
 from tests.browser.conftest import PASSWORD
@@ -140,3 +142,63 @@ def test_markup_in_the_build_log_shows_as_text_and_runs_nothing(
     assert plain.ok and plain.headers["content-type"].startswith("text/plain")
     assert plain.headers["x-content-type-options"] == "nosniff"
     assert IMG_MARKUP in plain.text()
+
+
+# --- a Content-Security-Policy that our pages keep ---------------------------------------------
+
+
+@pytest.fixture
+def admin_pages(accounts: dict[str, str]) -> list[str]:
+    """Pages with htmx at work (editor sections, live search, live preview, polling status)
+    and the admin's index, a list and a change form."""
+    kvm = HardwareProfile.objects.get(slug="kvm-x86_64")
+    blueprint_create(name="csp-kiosk", author=None, targets=[kvm])
+    running = released_build_with_hostile_log(kvm, name="csp-build")
+    Build.objects.filter(pk=running.pk).update(state=Build.State.RUNNING)
+    return [
+        "/",
+        "/blueprints/",
+        "/blueprints/csp-kiosk/",
+        "/blueprints/csp-kiosk/edit/",
+        "/blueprints/csp-kiosk/edit/json5/",
+        "/blueprints/import/",
+        f"/builds/{running.pk}/",
+        f"/builds/{running.pk}/personalise/",
+        "/profiles/",
+        "/admin/",
+        "/admin/hardware_profiles/hardwareprofile/",
+        f"/admin/hardware_profiles/hardwareprofile/{kvm.pk}/change/",
+        "/admin/auth/user/add/",
+        "/admin/builds/build/",
+    ]
+
+
+def test_pages_and_admin_run_under_the_policy_without_a_violation(
+    live_server, accounts: dict[str, str], admin_pages: list[str], watched: Watch, page: Page
+) -> None:
+    base = live_server.url
+    log_in(page, base, accounts["admin"], "/")
+    for path in admin_pages:
+        response = page.goto(f"{base}{path}")
+        assert response and response.ok, path
+        policy = response.headers["content-security-policy"]
+        assert "script-src 'self'" in policy and "unsafe" not in policy, path
+        page.wait_for_load_state("load")
+        if "/admin/" not in path:
+            # htmx is loaded and told to stay away from eval and inline styles and scripts.
+            config = page.evaluate(
+                "() => [htmx.config.allowEval, htmx.config.allowScriptTags,"
+                " htmx.config.includeIndicatorStyles]"
+            )
+            assert config == [False, False, False], path
+        assert violations(page, watched) == [], path
+
+    # htmx works under the policy: the editor's live system.ini preview loads, a live package
+    # search answers, a section saves.
+    page.goto(f"{base}/blueprints/csp-kiosk/edit/")
+    expect(page.get_by_test_id("system-ini-preview")).to_contain_text("hostname")
+    basics = page.get_by_role("region", name="Basics", exact=True)
+    basics.get_by_label("Description").fill("Checked under a strict policy.")
+    basics.get_by_role("button", name="Save basics").click()
+    expect(basics.get_by_role("status")).to_contain_text("Saved")
+    assert violations(page, watched) == []

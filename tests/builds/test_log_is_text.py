@@ -33,11 +33,14 @@ def test_log_pane_is_filled_as_text_by_our_script_not_swapped_in_by_htmx(
 
 
 @pytest.mark.parametrize("htmx", [False, True])
-def test_log_is_served_as_plain_text(technician: Client, build_id: int, htmx: bool) -> None:
+def test_log_is_served_as_sandboxed_plain_text(
+    technician: Client, build_id: int, htmx: bool
+) -> None:
     response = technician.get(f"/builds/{build_id}/log/", **(HTMX if htmx else {}))
     assert response.status_code == (286 if htmx else 200)
     assert response["Content-Type"] == "text/plain; charset=utf-8"
     assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["Content-Security-Policy"] == "default-src 'none'; sandbox"
     assert IMG_MARKUP in response.content.decode(), "the log itself keeps what was written"
 
 
