@@ -7,10 +7,12 @@ by the module the device itself runs.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
 from blueprints.json5_io import BlueprintSourceError, line_of_key
+from blueprints.secrets import placeholders_refuse
 from builds.engine.device.system_ini import KNOWN_KEYS, parse_ini, validate_system_ini
 from builds.engine.errors import SpecError
 from builds.engine.spec import UNIT_RE, BuildSpec
@@ -26,6 +28,7 @@ KNOWN_FIELDS = frozenset(
         "users",
         "groups",
         "files",
+        "build_files",
         "setup_commands",
         "targets",
         "system_ini",
@@ -44,6 +47,7 @@ LAYER_FIELDS = frozenset(
         "users",
         "groups",
         "files",
+        "build_files",
         "setup_commands",
         "settings",
         "description",
@@ -62,6 +66,7 @@ GENPACK_ONLY_FIELDS = frozenset(
         "binpkg_excludes",
     }
 )
+SHAPED_FIELDS = ("users", "groups", "files", "build_files", "settings")
 STRING_LIST_FIELDS = ("packages", "buildtime_packages", "services", "setup_commands", "targets")
 COMPRESSIONS = ("xz", "gzip")
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -141,10 +146,10 @@ def _check_services(layer: dict[str, Any], source: str) -> None:
 
 
 def _check_shapes(layer: dict[str, Any], source: str) -> None:
-    """users, groups, files and settings, as the engine will read them."""
+    """users, groups, files, build files and settings, as the engine will read them."""
     from blueprints.buildspec import user_entry
 
-    for key in ("users", "groups", "files", "settings"):
+    for key in SHAPED_FIELDS:
         if key in layer and not isinstance(layer[key], list):
             raise _fail(f"“{key}” must be a list.", source, key)
     try:
@@ -153,11 +158,12 @@ def _check_shapes(layer: dict[str, Any], source: str) -> None:
             users=tuple(user_entry(user) for user in layer.get("users") or []),
             groups=tuple(layer.get("groups") or []),
             files=tuple(layer.get("files") or []),
+            build_files=tuple(layer.get("build_files") or []),
             settings=tuple(layer.get("settings") or []),
         ).normalise()
     except (SpecError, TypeError, ValueError) as error:
         key = str(error).split(":", 1)[0].split()[0] if str(error) else "users"
-        key = key if key in ("users", "groups", "files", "settings") else _guess_key(str(error))
+        key = key if key in SHAPED_FIELDS else _guess_key(str(error))
         raise _fail(str(error), source, key) from None
 
 
@@ -215,10 +221,36 @@ def _ini_value(value: Any) -> str:
     return str(value)
 
 
+def build_host_code(data: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    """What of a blueprint runs as root on the build host: setup commands and build files, at
+    the top level and in every arch / variants layer, keyed by (group, layer name); "" is the
+    top level. Canonical: two blueprints run the same build-host code iff the results are equal
+    (command order counts, build file order does not). Expects checked data."""
+
+    def code(layer: Any) -> dict[str, Any]:
+        if not isinstance(layer, dict):
+            return {}
+        found: dict[str, Any] = {}
+        if commands := layer.get("setup_commands"):
+            found["setup_commands"] = list(commands)
+        if files := layer.get("build_files"):
+            found["build_files"] = sorted(files, key=lambda f: json.dumps(f, sort_keys=True))
+        return found
+
+    layers = {("", ""): code(data)}
+    for group in ("arch", "variants"):
+        if isinstance(data.get(group), dict):
+            for name, layer in data[group].items():
+                layers[(group, name)] = code(layer)
+    return {where: found for where, found in layers.items() if found}
+
+
 def blueprint_check(data: Any, *, source: str = "") -> list[str]:
     """Raise BlueprintSourceError for the first problem; return warnings for ignored fields."""
     if not isinstance(data, dict):
         raise BlueprintSourceError('A blueprint is an object: { name: "...", packages: [...] }.')
+    # First: a placeholder would otherwise fail later as "not a crypt hash" or pass as a key.
+    placeholders_refuse(data, source)
     warnings = []
     for key in data:
         if not isinstance(key, str):

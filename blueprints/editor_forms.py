@@ -11,7 +11,13 @@ from django import forms
 
 from blueprints.checks import DEBIAN_PACKAGE, unit_name
 from builds.engine.device.system_ini import parse_ini, validate_system_ini
-from builds.engine.spec import ACCOUNT_RE, FORBIDDEN_FILE_ROOTS, UNIT_RE
+from builds.engine.spec import (
+    ACCOUNT_RE,
+    FORBIDDEN_FILE_ROOTS,
+    SPECIAL_MODE_BITS,
+    UNIT_RE,
+    protected_file_problem,
+)
 from hardware_profiles.models import HardwareProfile
 
 MAX_FILE_BYTES = 256 * 1024
@@ -167,6 +173,10 @@ class GroupForm(forms.Form):
 
 
 class FileForm(forms.Form):
+    # Product managers' files may not replace the accounts or the appliance's own code, nor be
+    # setuid/setgid; build files (setup-commands permission, see BuildFileForm) may.
+    protected = True
+
     path = forms.CharField(max_length=400, help_text="Absolute path, e.g. /etc/myapp/config.toml.")
     mode = forms.RegexField(
         regex=r"^0?[0-7]{3,4}$",
@@ -192,10 +202,20 @@ class FileForm(forms.Form):
                 f"Files cannot go under {', '.join(FORBIDDEN_FILE_ROOTS)}: those are created by "
                 "the running system."
             )
+        if self.protected and protected_file_problem(path):
+            raise forms.ValidationError(
+                "This file belongs to the system's accounts (passwd, shadow, group, gshadow) or "
+                "to the appliance's own programs and units, and cannot be replaced."
+            )
         return path
 
     def clean_mode(self) -> str:
-        return self.cleaned_data["mode"].zfill(4)
+        mode = self.cleaned_data["mode"].zfill(4)
+        if self.protected and int(mode, 8) & SPECIAL_MODE_BITS:
+            raise forms.ValidationError(
+                "setuid and setgid modes (4000, 2000) are not allowed; use e.g. 0755 for programs."
+            )
+        return mode
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
@@ -205,6 +225,12 @@ class FileForm(forms.Form):
         if not upload and not cleaned.get("content"):
             self.add_error("content", "Type the file's content or upload a file.")
         return cleaned
+
+
+class BuildFileForm(FileForm):
+    """A file the setup commands need, placed before they run; any path and mode."""
+
+    protected = False
 
 
 class SettingForm(forms.Form):
@@ -385,8 +411,9 @@ class AdvancedForm(forms.Form):
     setup_commands = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "false", "class": "code"}),
-        help_text="One shell command per line, run as root inside the image after files are "
-        "placed. Only for people who know what the commands do.",
+        help_text="One shell command per line, run as root inside the image after the build "
+        "files are placed (the other files come last, after every command). Only for people "
+        "who know what the commands do.",
     )
     compression = forms.ChoiceField(
         choices=[("xz", "xz — smallest (default)"), ("gzip", "gzip — faster to build")],

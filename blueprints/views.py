@@ -17,6 +17,7 @@ from blueprints.forms import BlueprintCreateForm, BlueprintImportForm, Blueprint
 from blueprints.json5_io import BlueprintSourceError
 from blueprints.models import Blueprint, BlueprintRevision
 from blueprints.package_lookup import package_search_for
+from blueprints.secrets import export_source, ini_masked, source_masked
 from blueprints.services import (
     BlueprintConflictError,
     blueprint_create,
@@ -75,10 +76,16 @@ def blueprint_new(request: HttpRequest) -> HttpResponse:
 def blueprint_detail(request: HttpRequest, name: str) -> HttpResponse:
     blueprint = get_object_or_404(Blueprint, name=name)
     revisions = blueprint.revisions.select_related("author")[:10]
+    revision = blueprint.latest_revision
     return render(
         request,
         "blueprints/detail.html",
-        {"blueprint": blueprint, "revision": blueprint.latest_revision, "revisions": revisions},
+        {
+            "blueprint": blueprint,
+            "revision": revision,
+            "revisions": revisions,
+            "source": source_masked(revision.source, revision.data) if revision else "",
+        },
     )
 
 
@@ -249,7 +256,7 @@ def system_ini_preview(request: HttpRequest, name: str) -> HttpResponse:
     return render(
         request,
         "blueprints/sections/system_ini_preview.html",
-        {"text": text.replace("\r\n", "\n"), "profile": profile, "errors": form.errors},
+        {"text": ini_masked(text.replace("\r\n", "\n")), "profile": profile, "errors": form.errors},
     )
 
 
@@ -257,7 +264,8 @@ def system_ini_preview(request: HttpRequest, name: str) -> HttpResponse:
 def blueprint_source_edit(request: HttpRequest, name: str) -> HttpResponse:
     blueprint = get_object_or_404(Blueprint, name=name)
     latest = blueprint.latest_revision
-    initial = {"source": latest.source, "based_on": latest.number}
+    # Secrets appear as placeholders; blueprint_revise puts the stored values back.
+    initial = {"source": source_masked(latest.source, latest.data), "based_on": latest.number}
     form = BlueprintSourceForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
@@ -338,7 +346,16 @@ def blueprint_export(request: HttpRequest, name: str) -> HttpResponse:
         # ASCII digits only: str.isdigit() accepts '²', which int() then refuses.
         wanted = int(number) if number.isascii() and number.isdigit() and len(number) < 19 else 0
         revision = get_object_or_404(blueprint.revisions, number=wanted)
-    response = HttpResponse(revision.source, content_type="application/json5; charset=utf-8")
+    include_secrets = request.GET.get("secrets") == "1"
+    if include_secrets and not request.user.has_perm("blueprints.change_blueprint"):
+        raise PermissionDenied
+    text = export_source(
+        revision=revision,
+        include_secrets=include_secrets,
+        user=request.user,
+        address=request.META.get("REMOTE_ADDR"),
+    )
+    response = HttpResponse(text, content_type="application/json5; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{blueprint.name}.genpack.json5"'
     return response
 

@@ -8,7 +8,9 @@ from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.csp import CSP
 from django.utils.http import content_disposition_header
+from django.views.decorators.csp import csp_override
 from django.views.decorators.http import require_POST
 
 from blueprints.editor_forms import SystemIniForm
@@ -95,9 +97,14 @@ def build_detail(request: HttpRequest, build_id: int) -> HttpResponse:
     return response
 
 
+# The log holds text users wrote (file paths, comments): opened on its own it is a sandboxed
+# document that may load and run nothing, should a browser ever treat it as a page.
 @permission_required("builds.view_build", raise_exception=True)
+@csp_override({"default-src": [CSP.NONE], "sandbox": True})
 def build_log(request: HttpRequest, build_id: int) -> HttpResponse:
-    """The log bytes after `offset`; the next offset is in X-Log-Offset. 286 once final."""
+    """The log bytes after `offset`; the next offset is in X-Log-Offset. 286 once final.
+
+    Plain text, added to the page as a text node by static/js/build-log.js."""
     build = _visible_build(request, build_id)
     path = paths.build_log_path(build.artifact_source.pk)
     size = path.stat().st_size if path.exists() else 0
@@ -113,6 +120,7 @@ def build_log(request: HttpRequest, build_id: int) -> HttpResponse:
     next_offset = offset + len(text.encode("utf-8"))
     done = build.is_finished and next_offset >= size
     response = HttpResponse(text, content_type="text/plain; charset=utf-8")
+    response["X-Content-Type-Options"] = "nosniff"  # even if the site-wide setting is off
     response["X-Log-Offset"] = str(next_offset)
     if done:
         response.status_code = HTMX_STOP_POLLING if request.htmx else 200

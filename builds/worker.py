@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from django.conf import settings
 
 from builds import paths
 from builds.engine.events import parse_event
+from builds.engine.secrets import mask_secrets, secret_values
 from builds.models import Build
 from builds.services import (
     ProducedFile,
@@ -48,13 +50,18 @@ class Outcome:
 
 
 class BuildLog:
-    """Append-only log file; the web reads it by byte offset while it grows."""
+    """Append-only log file; the web reads it by byte offset while it grows.
 
-    def __init__(self, path: Path) -> None:
+    Every line is masked here too (the engine masks its own): the worker writes the engine's
+    error messages and its own lines, and the log is shown to technicians."""
+
+    def __init__(self, path: Path, secrets: Iterable[str] = ()) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        self.secrets = list(secrets)
         self._file = path.open("a", encoding="utf-8", errors="replace")
 
     def write(self, line: str) -> None:
+        line = mask_secrets(line, self.secrets)
         self._file.write(f"{time.strftime('%H:%M:%S')} {line}\n")
         self._file.flush()
 
@@ -122,7 +129,8 @@ class EngineRun:
         self.build = build
         self.workdir = paths.build_work_dir(build.pk)
         self.staging = paths.build_staging_dir(build.pk)
-        self.log = BuildLog(paths.build_log_path(build.pk))
+        self.secrets = secret_values(build.spec) + secret_values(build.revision.data)
+        self.log = BuildLog(paths.build_log_path(build.pk), self.secrets)
         self.process: subprocess.Popen | None = None
 
     def run(self) -> Outcome:
@@ -211,6 +219,7 @@ class EngineRun:
                 return Outcome("succeeded")
             return Outcome("cancelled")
         message = (error or {}).get("message") or f"the engine stopped with exit code {returncode}"
+        message = mask_secrets(message, self.secrets)  # shown on the build page
         if error and error.get("transient"):
             build_requeue(build_id=build.pk, reason=message)
             return Outcome("transient", message)

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from builds.engine.events import JsonEventReporter, exit_with_parent
+from builds.engine.secrets import manifest_spec
 
 STEPS = ("rootfs", "customize", "trim", "boot chain", "system.ini agent", "pack")
 
@@ -45,11 +46,15 @@ def main() -> int:
         time.sleep(seconds / len(STEPS))
         reporter.progress(index / len(STEPS))
         if os.environ.get("FAKE_ENGINE_FAIL") == step:
+            # FAKE_ENGINE_FAIL_DETAIL: text the failure echoes (a command line, its output).
+            detail = os.environ.get("FAKE_ENGINE_FAIL_DETAIL", "")
+            if detail:
+                reporter.log(detail)
             reporter.emit(
                 {
                     "type": "error",
                     "step": step,
-                    "message": f"{step} failed (fake)",
+                    "message": f"{step} failed (fake){': ' + detail if detail else ''}",
                     "transient": os.environ.get("FAKE_ENGINE_TRANSIENT") == "1",
                 }
             )
@@ -58,7 +63,8 @@ def main() -> int:
     artifacts = []
     for kind, name, payload in (
         ("disk-raw", f"{spec['name']}-{spec['profile']}.img", os.urandom(size)),
-        ("manifest", "manifest.json", json.dumps(spec).encode()),
+        # The real engine's manifest shape, scrubbed by the real engine's rules.
+        ("manifest", "manifest.json", json.dumps({"spec": manifest_spec(spec)}).encode()),
     ):
         (outdir / name).write_bytes(payload)
         artifacts.append(

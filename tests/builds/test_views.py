@@ -103,7 +103,7 @@ def test_a_released_cache_hit_shows_its_log_through_itself_and_hides_the_unrelea
     assert hit.cache_hit_of == original
     product_manager.post(f"/builds/{hit.pk}/release/")
     page = technician.get(f"/builds/{hit.pk}/").content.decode()
-    assert f'hx-get="/builds/{hit.pk}/log/"' in page
+    assert f'data-log-url="/builds/{hit.pk}/log/"' in page
     assert f"/builds/{original.pk}/" not in page  # neither the log nor a "reused" link
     assert "earlier build" in page
     assert technician.get(f"/builds/{original.pk}/").status_code == 404

@@ -73,16 +73,22 @@ APP_SETTING_TYPES = frozenset({"string", "int", "bool", "choice"})
 _MAX_PROBLEMS = 50
 _TRUE_WORDS = frozenset({"1", "yes", "true", "on"})
 _FALSE_WORDS = frozenset({"0", "no", "false", "off"})
+# Substrings of a key name (lowercased, "-" read as "_") that make its value a secret; the
+# one list for system.ini, blueprint pages, manifests and build logs (builds/engine/secrets.py).
 _SECRET_WORDS = (
     "password",
     "passwd",
+    "pwd",
     "secret",
     "token",
     "passphrase",
     "private",
     "api_key",
     "apikey",
+    "access_key",
+    "auth_key",
     "credential",
+    "psk",
 )
 
 _NAME = r"[A-Za-z0-9_][A-Za-z0-9_.\-]*"
@@ -135,7 +141,7 @@ _COUNTRY_CODES = frozenset(_COUNTRY_CODES_TEXT.split())
 
 def is_secret_key(key: str) -> bool:
     """True for keys whose value must never be shown (``wifi_key``, ``app.db_password``...)."""
-    name = key.lower().rsplit(".", 1)[-1]
+    name = key.lower().rsplit(".", 1)[-1].replace("-", "_")
     return name == "wifi_key" or any(word in name for word in _SECRET_WORDS)
 
 
