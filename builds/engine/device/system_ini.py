@@ -1313,8 +1313,9 @@ def render_system_ini(
     ``capabilities``). ``app_settings`` become ``[section]`` blocks with their help as
     comments, valued from ``app_values[section][key]`` or the declared default. ``header``
     is extra text (image, build) put in the opening comment. Values are expected to have
-    been validated: one holding a line break raises ``ValueError`` rather than being written
-    as a second setting. Encode the result as UTF-8
+    been validated (:func:`validate_values`): one holding a line break of any kind or a
+    control character, or a list item that would read back as something else, raises
+    ``ValueError`` rather than being written as a second setting. Encode the result as UTF-8
     (``utf-8-sig`` if very old Notepad versions must show non-ASCII text right).
     """
     lines = _comment_lines("\n".join((*_HEADER, *(["", *header.splitlines()] if header else []))))
