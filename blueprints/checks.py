@@ -13,7 +13,7 @@ from typing import Any
 
 from blueprints.json5_io import BlueprintSourceError, line_of_key
 from blueprints.secrets import placeholders_refuse
-from builds.engine.device.system_ini import KNOWN_KEYS, parse_ini, validate_system_ini
+from builds.engine.device.system_ini import KNOWN_KEYS, AppSetting, validate_values
 from builds.engine.errors import SpecError
 from builds.engine.spec import UNIT_RE, BuildSpec
 
@@ -153,7 +153,7 @@ def _check_shapes(layer: dict[str, Any], source: str) -> None:
         if key in layer and not isinstance(layer[key], list):
             raise _fail(f"“{key}” must be a list.", source, key)
     try:
-        BuildSpec(
+        spec = BuildSpec(
             name="check",
             users=tuple(user_entry(user) for user in layer.get("users") or []),
             groups=tuple(layer.get("groups") or []),
@@ -165,6 +165,13 @@ def _check_shapes(layer: dict[str, Any], source: str) -> None:
         key = str(error).split(":", 1)[0].split()[0] if str(error) else "users"
         key = key if key in SHAPED_FIELDS else _guess_key(str(error))
         raise _fail(str(error), source, key) from None
+    for setting in spec.settings:
+        # A default and the choices are written into system.ini: the device's rules decide
+        # (one line each, the right type).
+        try:
+            AppSetting(**setting)
+        except ValueError as error:
+            raise _fail(str(error), source, "settings") from None
 
 
 def _guess_key(message: str) -> str:
@@ -193,32 +200,23 @@ def _check_system_ini(data: dict[str, Any], source: str) -> None:
         return
     if not isinstance(values, dict):
         raise _fail("“system_ini” must be an object of key: value pairs.", source, "system_ini")
-    for key, value in values.items():
+    for key in values:
         if key not in KNOWN_KEYS:
             raise _fail(
                 f"“{key}” is not a system.ini key. Known keys: {', '.join(KNOWN_KEYS)}.",
                 source,
                 "system_ini",
             )
-        if isinstance(value, list):
-            value = "\n ".join(str(item) for item in value)
-        elif isinstance(value, bool):
-            value = "yes" if value else "no"
-        if "\n" in str(value) and key != "ssh_pubkey" and key not in ("dns", "ntp"):
-            raise _fail(f"system_ini “{key}” must be one line.", source, key)
-    raw = "\n".join(f"{key}={_ini_value(value)}" for key, value in values.items())
-    result = validate_system_ini(parse_ini(raw), capabilities=frozenset({"ethernet", "wifi"}))
+    # The values as values: a list item or a text is never joined into INI text, where a
+    # line break or "factory_reset=yes" in dns would become a setting of its own.
+    result = validate_values(values, capabilities=frozenset({"ethernet", "wifi"}))
     if result.rejected:
-        key, reason = next(iter(result.rejected.items()))
+        # The cause, not a key that was only "ignored because" of it.
+        key, reason = next(
+            ((k, r) for k, r in result.rejected.items() if not r.startswith("ignored because")),
+            next(iter(result.rejected.items())),
+        )
         raise _fail(f"system_ini “{key}”: {reason}", source, key)
-
-
-def _ini_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, list):
-        return "\n  ".join(str(item) for item in value)
-    return str(value)
 
 
 def build_host_code(data: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:

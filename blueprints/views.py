@@ -26,9 +26,8 @@ from blueprints.services import (
     blueprint_revise,
     blueprint_update,
 )
-from builds.engine.device.system_ini import parse_ini, render_system_ini, validate_system_ini
 from builds.models import Build
-from builds.system_ini import app_settings
+from builds.system_ini import render_for
 
 
 @permission_required("blueprints.view_blueprint", raise_exception=True)
@@ -239,20 +238,13 @@ def system_ini_preview(request: HttpRequest, name: str) -> HttpResponse:
     targets = list(revision.targets.all())
     profile = next((p for p in targets if p.slug == request.POST.get("preview_profile")), None)
     profile = profile or (targets[0] if targets else None)
-    capabilities = frozenset(profile.capabilities if profile else ["ethernet"])
     form = SystemIniForm(request.POST, has_wifi=any(p.has_wifi for p in targets))
     form.is_valid()
     values = form.system_ini_values(
         {k: v for k, v in form.cleaned_data.items() if k not in form.errors},
         keep_wifi_key=revision.data.get("system_ini") or {},
     )
-    raw = "\n".join(f"{key}={SystemIniForm._ini(value)}" for key, value in values.items())
-    declared = app_settings(revision.data)
-    result = validate_system_ini(parse_ini(raw), capabilities=capabilities, app_settings=declared)
-    header = f"{blueprint.name} for {profile.name}" if profile else blueprint.name
-    text = render_system_ini(
-        result.values, capabilities=capabilities, app_settings=declared, header=header
-    )
+    text = render_for({**revision.data, "system_ini": values}, profile)
     return render(
         request,
         "blueprints/sections/system_ini_preview.html",

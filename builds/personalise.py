@@ -12,44 +12,25 @@ import fcntl
 import shutil
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from django.conf import settings
 
 from builds import paths
 from builds.downloads import ArtifactFileMissing, artifact_file
-from builds.engine.device.system_ini import (
-    parse_ini,
-    render_system_ini,
-    validate_system_ini,
-)
 from builds.engine.image_tools import copy_image, write_system_ini
 from builds.models import Artifact, Build
-from builds.system_ini import _ini_text, app_settings
+from builds.system_ini import render_for
 
 CHUNK = 1024 * 1024
 
 
-def device_system_ini(build: Build, values: dict[str, Any]) -> str:
-    """The system.ini for one device: the blueprint's defaults overlaid with `values`."""
-    data = build.revision.data
-    capabilities = frozenset(build.profile.capabilities)
-    declared = app_settings(data)
-    merged = {**(data.get("system_ini") or {}), **values}
-    raw = "\n".join(f"{key}={_ini_text(value)}" for key, value in merged.items())
-    result = validate_system_ini(parse_ini(raw), capabilities=capabilities, app_settings=declared)
-    header = f"{data['name']} {data.get('version', '')} for {build.profile.name}, " + (
-        f"device {values['hostname']}" if values.get("hostname") else "personalised"
-    )
-    return render_system_ini(
-        result.values,
-        capabilities=capabilities,
-        app_settings=declared,
-        header=header.replace("  ", " "),
-    )
+def device_system_ini(build: Build, values: Mapping[str, object]) -> str:
+    """The system.ini for one device: `values` are its whole top-level setting."""
+    return render_for(build.revision.data, build.profile, device_values=values)
 
 
 class PersonaliseRefusedError(Exception):

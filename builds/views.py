@@ -210,7 +210,7 @@ def build_personalise(request: HttpRequest, build_id: int) -> HttpResponseBase:
         request.POST or None, has_wifi=has_wifi, initial=SystemIniForm.initial_from(defaults)
     )
     if request.method == "POST" and form.is_valid():
-        values = form.system_ini_values(form.cleaned_data, keep_wifi_key=defaults)
+        values = form.device_values(form.cleaned_data, defaults)
         try:
             copy = artifact_personalised(
                 artifact=artifact, system_ini=device_system_ini(build, values)

@@ -186,3 +186,39 @@ def test_personalised_download_carries_the_device_settings(
     published = paths.artifacts_root() / build.artifacts.get(kind="disk-raw").path
     assert hashlib.sha256(published.read_bytes()).hexdigest() == digest  # original untouched
     assert not list((paths.artifacts_root() / "personal").iterdir())  # copy deleted
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        {"hostname": "dev-07\nfactory_reset=yes"},
+        {"hostname": "dev-07", "locale": "en_US.UTF-8\u2028"},
+        {
+            "hostname": "dev-07",
+            "network": "static",
+            "ip_address": "10.1.1.5/24",
+            "dns": "10.1.1.1\r",
+        },
+    ],
+)
+def test_personalised_download_refuses_a_line_break_in_a_field(
+    product_manager: Client, kvm, typed: dict
+) -> None:
+    from tests.images import small_disk_image
+
+    build = build_enqueue(
+        revision=make_blueprint("kiosk").latest_revision, profile=kvm, requested_by=None
+    )
+    build_claim(build_id=build.pk, worker="w", task_id="t")
+    staging = paths.build_staging_dir(build.pk)
+    staging.mkdir(parents=True)
+    image = small_disk_image(staging, "kiosk.img")
+    digest = hashlib.sha256(image.read_bytes()).hexdigest()
+    produced = ProducedFile("disk-raw", "kiosk.img", image.stat().st_size, digest)
+    build_publish(build_id=build.pk, staging=staging, files=[produced])
+    response = product_manager.post(
+        f"/builds/{build.pk}/personalise/", {"network": "dhcp", **typed}
+    )
+    assert response.status_code == 200
+    assert "Content-Disposition" not in response  # the form again, not an image
+    assert "line break" in response.content.decode()
