@@ -60,6 +60,7 @@ def buildspec_for(
     users: list[Any] = []
     groups: list[Any] = []
     files: list[Any] = []
+    build_files: list[Any] = []
     settings: list[Any] = []
     removed: set[str] = set()  # "-name": also removes what the profile would add on its own
     for layer in _layers(data, profile.arch, variant):
@@ -69,6 +70,7 @@ def buildspec_for(
         users += [user_entry(user) for user in layer.get("users") or []]
         groups += layer.get("groups") or []
         files += layer.get("files") or []
+        build_files += layer.get("build_files") or []
         settings += layer.get("settings") or []
         for name in ("description", "version", "compression"):
             if name in layer:
@@ -101,6 +103,7 @@ def buildspec_for(
         groups=tuple(groups),
         users=tuple(users),
         files=tuple(files),
+        build_files=tuple(build_files),
         setup_commands=tuple(lists["setup_commands"]),
         settings=tuple(settings),
         compression=scalars.get("compression", "xz"),

@@ -7,11 +7,13 @@ by the module the device itself runs.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
 from blueprints.json5_io import BlueprintSourceError, line_of_key
-from builds.engine.device.system_ini import KNOWN_KEYS, parse_ini, validate_system_ini
+from blueprints.secrets import placeholders_refuse
+from builds.engine.device.system_ini import KNOWN_KEYS, AppSetting, validate_values
 from builds.engine.errors import SpecError
 from builds.engine.spec import UNIT_RE, BuildSpec
 
@@ -26,6 +28,7 @@ KNOWN_FIELDS = frozenset(
         "users",
         "groups",
         "files",
+        "build_files",
         "setup_commands",
         "targets",
         "system_ini",
@@ -44,6 +47,7 @@ LAYER_FIELDS = frozenset(
         "users",
         "groups",
         "files",
+        "build_files",
         "setup_commands",
         "settings",
         "description",
@@ -62,6 +66,7 @@ GENPACK_ONLY_FIELDS = frozenset(
         "binpkg_excludes",
     }
 )
+SHAPED_FIELDS = ("users", "groups", "files", "build_files", "settings")
 STRING_LIST_FIELDS = ("packages", "buildtime_packages", "services", "setup_commands", "targets")
 COMPRESSIONS = ("xz", "gzip")
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -141,24 +146,32 @@ def _check_services(layer: dict[str, Any], source: str) -> None:
 
 
 def _check_shapes(layer: dict[str, Any], source: str) -> None:
-    """users, groups, files and settings, as the engine will read them."""
+    """users, groups, files, build files and settings, as the engine will read them."""
     from blueprints.buildspec import user_entry
 
-    for key in ("users", "groups", "files", "settings"):
+    for key in SHAPED_FIELDS:
         if key in layer and not isinstance(layer[key], list):
             raise _fail(f"“{key}” must be a list.", source, key)
     try:
-        BuildSpec(
+        spec = BuildSpec(
             name="check",
             users=tuple(user_entry(user) for user in layer.get("users") or []),
             groups=tuple(layer.get("groups") or []),
             files=tuple(layer.get("files") or []),
+            build_files=tuple(layer.get("build_files") or []),
             settings=tuple(layer.get("settings") or []),
         ).normalise()
     except (SpecError, TypeError, ValueError) as error:
         key = str(error).split(":", 1)[0].split()[0] if str(error) else "users"
-        key = key if key in ("users", "groups", "files", "settings") else _guess_key(str(error))
+        key = key if key in SHAPED_FIELDS else _guess_key(str(error))
         raise _fail(str(error), source, key) from None
+    for setting in spec.settings:
+        # A default and the choices are written into system.ini: the device's rules decide
+        # (one line each, the right type).
+        try:
+            AppSetting(**setting)
+        except ValueError as error:
+            raise _fail(str(error), source, "settings") from None
 
 
 def _guess_key(message: str) -> str:
@@ -187,32 +200,47 @@ def _check_system_ini(data: dict[str, Any], source: str) -> None:
         return
     if not isinstance(values, dict):
         raise _fail("“system_ini” must be an object of key: value pairs.", source, "system_ini")
-    for key, value in values.items():
+    for key in values:
         if key not in KNOWN_KEYS:
             raise _fail(
                 f"“{key}” is not a system.ini key. Known keys: {', '.join(KNOWN_KEYS)}.",
                 source,
                 "system_ini",
             )
-        if isinstance(value, list):
-            value = "\n ".join(str(item) for item in value)
-        elif isinstance(value, bool):
-            value = "yes" if value else "no"
-        if "\n" in str(value) and key != "ssh_pubkey" and key not in ("dns", "ntp"):
-            raise _fail(f"system_ini “{key}” must be one line.", source, key)
-    raw = "\n".join(f"{key}={_ini_value(value)}" for key, value in values.items())
-    result = validate_system_ini(parse_ini(raw), capabilities=frozenset({"ethernet", "wifi"}))
+    # The values as values: a list item or a text is never joined into INI text, where a
+    # line break or "factory_reset=yes" in dns would become a setting of its own.
+    result = validate_values(values, capabilities=frozenset({"ethernet", "wifi"}))
     if result.rejected:
-        key, reason = next(iter(result.rejected.items()))
+        # The cause, not a key that was only "ignored because" of it.
+        key, reason = next(
+            ((k, r) for k, r in result.rejected.items() if not r.startswith("ignored because")),
+            next(iter(result.rejected.items())),
+        )
         raise _fail(f"system_ini “{key}”: {reason}", source, key)
 
 
-def _ini_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, list):
-        return "\n  ".join(str(item) for item in value)
-    return str(value)
+def build_host_code(data: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    """What of a blueprint runs as root on the build host: setup commands and build files, at
+    the top level and in every arch / variants layer, keyed by (group, layer name); "" is the
+    top level. Canonical: two blueprints run the same build-host code iff the results are equal
+    (command order counts, build file order does not). Expects checked data."""
+
+    def code(layer: Any) -> dict[str, Any]:
+        if not isinstance(layer, dict):
+            return {}
+        found: dict[str, Any] = {}
+        if commands := layer.get("setup_commands"):
+            found["setup_commands"] = list(commands)
+        if files := layer.get("build_files"):
+            found["build_files"] = sorted(files, key=lambda f: json.dumps(f, sort_keys=True))
+        return found
+
+    layers = {("", ""): code(data)}
+    for group in ("arch", "variants"):
+        if isinstance(data.get(group), dict):
+            for name, layer in data[group].items():
+                layers[(group, name)] = code(layer)
+    return {where: found for where, found in layers.items() if found}
 
 
 def blueprint_check(data: Any, *, source: str = "") -> list[str]:
@@ -222,6 +250,8 @@ def blueprint_check(data: Any, *, source: str = "") -> list[str]:
     if not isinstance(data, dict):
         raise BlueprintSourceError('A blueprint is an object: { name: "...", packages: [...] }.')
     data_limits_check(data)  # first: the checks below walk every package and file
+    # First: a placeholder would otherwise fail later as "not a crypt hash" or pass as a key.
+    placeholders_refuse(data, source)
     warnings = []
     for key in data:
         if not isinstance(key, str):

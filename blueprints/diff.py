@@ -14,12 +14,14 @@ KEYED_FIELDS = {
     "users": lambda item: item if isinstance(item, str) else item.get("name"),
     "groups": lambda item: item if isinstance(item, str) else item.get("name"),
     "files": lambda item: item.get("path"),
+    "build_files": lambda item: item.get("path"),
     "settings": lambda item: f"{item.get('section')}.{item.get('key')}",
 }
 SCALAR_FIELDS = ("description", "version", "compression")
 LABELS = {
     "buildtime_packages": "Build-time packages",
     "setup_commands": "Setup commands",
+    "build_files": "Build files",
     "system_ini": "Default system.ini",
     "settings": "Custom settings",
     "arch": "Per architecture",

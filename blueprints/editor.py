@@ -16,6 +16,7 @@ from django.utils.datastructures import MultiValueDict
 from blueprints import editor_forms as ef
 from blueprints.checks import unit_name
 from blueprints.passwords import password_crypt_hash
+from blueprints.secrets import settings_masked
 from hardware_profiles.models import HardwareProfile
 
 Data = dict[str, Any]
@@ -262,9 +263,35 @@ class UsersSection(Section):
         return Change({"users": [*others, user]}, f"{verb} user {cleaned['name']}")
 
 
+def _file_entry(cleaned: dict[str, Any]) -> dict[str, Any]:
+    """A `files` / `build_files` entry from a FileForm's cleaned data."""
+    entry: dict[str, Any] = {
+        "path": cleaned["path"],
+        "mode": cleaned["mode"],
+        "owner": cleaned["owner"],
+    }
+    upload = cleaned.get("upload")
+    if upload:
+        content = upload.read()
+        try:
+            text = content.decode("utf-8")
+        except UnicodeDecodeError:
+            text = None
+        if text is None or "\x00" in text:  # binary: NUL cannot be kept as text
+            entry["content_b64"] = base64.b64encode(content).decode("ascii")
+        else:
+            entry["content"] = text
+    else:
+        entry["content"] = cleaned["content"]
+    return entry
+
+
 class FilesSection(Section):
     name, title = "files", "Files"
-    help = "Files placed into the image, such as configuration for your services."
+    help = (
+        "Files placed into the image, such as configuration for your services. They are "
+        "written last, after everything the build runs."
+    )
 
     def context(self, data: Data, targets: Targets, bound: Bound | None = None) -> Data:
         return {"files": data.get("files") or [], "form": _form(ef.FileForm, bound)}
@@ -275,27 +302,9 @@ class FilesSection(Section):
             return Change(
                 {"files": [f for f in current if f.get("path") != path]}, f"Removed file {path}"
             )
-        cleaned = _valid(ef.FileForm(post, files))
-        entry: dict[str, Any] = {
-            "path": cleaned["path"],
-            "mode": cleaned["mode"],
-            "owner": cleaned["owner"],
-        }
-        upload = cleaned.get("upload")
-        if upload:
-            content = upload.read()
-            try:
-                text = content.decode("utf-8")
-            except UnicodeDecodeError:
-                text = None
-            if text is None or "\x00" in text:  # binary: NUL cannot be kept as text
-                entry["content_b64"] = base64.b64encode(content).decode("ascii")
-            else:
-                entry["content"] = text
-        else:
-            entry["content"] = cleaned["content"]
-        others = [f for f in current if f.get("path") != cleaned["path"]]
-        return Change({"files": [*others, entry]}, f"Set file {cleaned['path']}")
+        entry = _file_entry(_valid(ef.FileForm(post, files)))
+        others = [f for f in current if f.get("path") != entry["path"]]
+        return Change({"files": [*others, entry]}, f"Set file {entry['path']}")
 
 
 class SettingsSection(Section):
@@ -306,7 +315,10 @@ class SettingsSection(Section):
     )
 
     def context(self, data: Data, targets: Targets, bound: Bound | None = None) -> Data:
-        return {"settings": data.get("settings") or [], "form": _form(ef.SettingForm, bound)}
+        return {
+            "settings": settings_masked(data.get("settings") or []),
+            "form": _form(ef.SettingForm, bound),
+        }
 
     def apply(self, post: QueryDict, files: MultiValueDict, data: Data, targets: Targets) -> Change:
         current = list(data.get("settings") or [])
@@ -344,7 +356,10 @@ class SystemIniSection(Section):
 
 class AdvancedSection(Section):
     name, title = "advanced", "Advanced"
-    help = "Shell commands run inside the image while it is built, and the image compression."
+    help = (
+        "Shell commands run inside the image while it is built, the build files they need, "
+        "and the image compression."
+    )
     permission = "blueprints.run_setup_commands"
 
     def context(self, data: Data, targets: Targets, bound: Bound | None = None) -> Data:
@@ -352,9 +367,23 @@ class AdvancedSection(Section):
             "setup_commands": "\n".join(data.get("setup_commands") or []),
             "compression": data.get("compression", "xz"),
         }
-        return {"form": _form(ef.AdvancedForm, bound, initial=initial)}
+        return {
+            "form": _form(ef.AdvancedForm, bound, initial=initial),
+            "build_files": data.get("build_files") or [],
+            "build_file_form": _form(ef.BuildFileForm, bound, key="build_file"),
+        }
 
     def apply(self, post: QueryDict, files: MultiValueDict, data: Data, targets: Targets) -> Change:
+        current = list(data.get("build_files") or [])
+        if path := post.get("remove_build_file"):
+            return Change(
+                {"build_files": [f for f in current if f.get("path") != path]},
+                f"Removed build file {path}",
+            )
+        if post.get("form") == "build_file":
+            entry = _file_entry(_valid(ef.BuildFileForm(post, files)))
+            others = [f for f in current if f.get("path") != entry["path"]]
+            return Change({"build_files": [*others, entry]}, f"Set build file {entry['path']}")
         cleaned = _valid(ef.AdvancedForm(post))
         commands = [line for line in cleaned["setup_commands"].splitlines() if line.strip()]
         compression = None if cleaned["compression"] == "xz" else cleaned["compression"]

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import zoneinfo
 from functools import cache
 from typing import Any
@@ -11,8 +12,14 @@ from django import forms
 
 from blueprints.checks import DEBIAN_PACKAGE, unit_name
 from blueprints.limits import MAX_FILE_BYTES, size_text
-from builds.engine.device.system_ini import parse_ini, validate_system_ini
-from builds.engine.spec import ACCOUNT_RE, FORBIDDEN_FILE_ROOTS, UNIT_RE
+from builds.engine.device.system_ini import single_line_problem, validate_values
+from builds.engine.spec import (
+    ACCOUNT_RE,
+    FORBIDDEN_FILE_ROOTS,
+    SPECIAL_MODE_BITS,
+    UNIT_RE,
+    protected_file_problem,
+)
 from hardware_profiles.models import HardwareProfile
 
 COMMON_LOCALES = [
@@ -30,6 +37,16 @@ COMMON_LOCALES = [
     "sv_SE.UTF-8",
     "C.UTF-8",
 ]
+
+
+class OneLineField(forms.CharField):
+    """Text that goes on one line of system.ini: a line break or control character of any
+    kind is an error, also at the edges, where the usual strip would silently drop it."""
+
+    def to_python(self, value: Any) -> Any:
+        if isinstance(value, str) and (problem := single_line_problem(value)):
+            raise forms.ValidationError(f"This {problem}.")
+        return super().to_python(value)
 
 
 @cache
@@ -98,12 +115,17 @@ class ServiceForm(forms.Form):
         return name
 
 
+def _lines(text: str) -> list[str]:
+    """The non-empty lines of a textarea (browsers send CRLF). Only CR and LF end a line
+    here: any other line separator stays inside its item, where the checks refuse it."""
+    return [line.strip() for line in re.split(r"\r\n|\r|\n", text) if line.strip()]
+
+
 def _ssh_keys(text: str) -> list[str]:
-    keys = [line.strip() for line in text.splitlines() if line.strip()]
+    keys = _lines(text)
     if not keys:
         return []
-    raw = "ssh_pubkey=" + "\n  ".join(keys)
-    result = validate_system_ini(parse_ini(raw))
+    result = validate_values({"ssh_pubkey": keys}, capabilities=frozenset({"ethernet"}))
     if "ssh_pubkey" in result.rejected:
         raise forms.ValidationError(result.rejected["ssh_pubkey"])
     return keys
@@ -167,6 +189,10 @@ class GroupForm(forms.Form):
 
 
 class FileForm(forms.Form):
+    # Product managers' files may not replace the accounts or the appliance's own code, nor be
+    # setuid/setgid; build files (setup-commands permission, see BuildFileForm) may.
+    protected = True
+
     path = forms.CharField(max_length=400, help_text="Absolute path, e.g. /etc/myapp/config.toml.")
     mode = forms.RegexField(
         regex=r"^0?[0-7]{3,4}$",
@@ -194,10 +220,20 @@ class FileForm(forms.Form):
                 f"Files cannot go under {', '.join(FORBIDDEN_FILE_ROOTS)}: those are created by "
                 "the running system."
             )
+        if self.protected and protected_file_problem(path):
+            raise forms.ValidationError(
+                "This file belongs to the system's accounts (passwd, shadow, group, gshadow) or "
+                "to the appliance's own programs and units, and cannot be replaced."
+            )
         return path
 
     def clean_mode(self) -> str:
-        return self.cleaned_data["mode"].zfill(4)
+        mode = self.cleaned_data["mode"].zfill(4)
+        if self.protected and int(mode, 8) & SPECIAL_MODE_BITS:
+            raise forms.ValidationError(
+                "setuid and setgid modes (4000, 2000) are not allowed; use e.g. 0755 for programs."
+            )
+        return mode
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
@@ -212,6 +248,12 @@ class FileForm(forms.Form):
             size = size_text(len(content.encode("utf-8", "surrogatepass")))
             self.add_error("content", f"This text is {size}; a file may have at most {limit}.")
         return cleaned
+
+
+class BuildFileForm(FileForm):
+    """A file the setup commands need, placed before they run; any path and mode."""
+
+    protected = False
 
 
 class SettingForm(forms.Form):
@@ -231,8 +273,8 @@ class SettingForm(forms.Form):
             ("choice", "One of a list"),
         ]
     )
-    default = forms.CharField(required=False, max_length=500)
-    choices = forms.CharField(required=False, help_text="For “one of a list”: comma-separated.")
+    default = OneLineField(required=False, max_length=500)
+    choices = OneLineField(required=False, help_text="For “one of a list”: comma-separated.")
     help = forms.CharField(
         required=False,
         max_length=300,
@@ -261,10 +303,14 @@ class SettingForm(forms.Form):
         return cleaned
 
 
+def _servers(text: str) -> list[str]:
+    return [item for item in re.split(r"[ ,]+", text) if item]
+
+
 class SystemIniForm(forms.Form):
     """The default system.ini. Values are checked by the module the device runs."""
 
-    hostname = forms.CharField(
+    hostname = OneLineField(
         required=False, max_length=63, help_text="The device's network name, e.g. kiosk-01."
     )
     network = forms.ChoiceField(
@@ -274,45 +320,45 @@ class SystemIniForm(forms.Form):
         label="Network",
         help_text="Most networks hand out addresses automatically (DHCP).",
     )
-    ip_address = forms.CharField(
+    ip_address = OneLineField(
         required=False,
         label="IP address",
         help_text="Address with prefix length, e.g. 192.168.1.20/24.",
     )
-    ip_gateway = forms.CharField(
+    ip_gateway = OneLineField(
         required=False,
         label="Gateway",
         help_text="The router, inside the same network, e.g. 192.168.1.1.",
     )
-    dns = forms.CharField(
+    dns = OneLineField(
         required=False,
         label="DNS servers",
         help_text="Separated by spaces, e.g. 192.168.1.1 1.1.1.1.",
     )
-    interface = forms.CharField(
+    interface = OneLineField(
         required=False, help_text="Wired interface for the fixed address; empty = first."
     )
-    wifi_ssid = forms.CharField(required=False, label="Wi-Fi network name")
-    wifi_key = forms.CharField(
+    wifi_ssid = OneLineField(required=False, label="Wi-Fi network name")
+    wifi_key = OneLineField(
         required=False,
         label="Wi-Fi password",
         strip=False,
         widget=forms.PasswordInput(render_value=False),
         help_text="Leave empty to keep the saved password.",
     )
-    wifi_country = forms.CharField(
+    wifi_country = OneLineField(
         required=False,
         max_length=2,
         label="Wi-Fi country",
         help_text="Two letters, e.g. US, DE, JP.",
     )
     timezone = forms.ChoiceField(required=False, choices=timezone_choices)
-    locale = forms.CharField(
+    locale = OneLineField(
         required=False,
         help_text="e.g. en_US.UTF-8",
         widget=forms.TextInput(attrs={"list": "locales"}),
     )
-    ntp = forms.CharField(
+    ntp = OneLineField(
         required=False,
         label="NTP servers",
         help_text="Time servers separated by spaces; empty = Debian's pool.",
@@ -350,21 +396,12 @@ class SystemIniForm(forms.Form):
         if cleaned.get("network") == "static" and not cleaned.get("ip_address"):
             self.add_error("ip_address", "A fixed address is needed, e.g. 192.168.1.20/24.")
         values = self.system_ini_values(cleaned)
-        lines = [f"{key}={self._ini(value)}" for key, value in values.items()]
         capabilities = frozenset({"ethernet", "wifi"} if self.has_wifi else {"ethernet"})
-        result = validate_system_ini(parse_ini("\n".join(lines)), capabilities=capabilities)
+        result = validate_values(values, capabilities=capabilities)
         for key, reason in result.rejected.items():
-            if key in self.fields and "ignored because" not in reason:
+            if key in self.fields and key not in self.errors and "ignored because" not in reason:
                 self.add_error(key, reason)
         return cleaned
-
-    @staticmethod
-    def _ini(value: Any) -> str:
-        if isinstance(value, bool):
-            return "yes" if value else "no"
-        if isinstance(value, list):
-            return "\n  ".join(value)
-        return str(value)
 
     def system_ini_values(
         self, cleaned: dict[str, Any], keep_wifi_key: dict[str, Any] | None = None
@@ -377,9 +414,9 @@ class SystemIniForm(forms.Form):
             if name == "network" or (name in self.NETWORK_FIELDS and not static):
                 continue
             if name in self.LIST_KEYS and isinstance(value, str):
-                splitter = None if name == "ssh_pubkey" else " "
-                parts = value.splitlines() if splitter is None else value.replace(",", " ").split()
-                value = [part.strip() for part in parts if part.strip()]
+                # Split only where a person separates items (lines; spaces and commas): any
+                # other separator stays inside an item, and the item is refused.
+                value = _lines(value) if name == "ssh_pubkey" else _servers(value)
             if value not in ("", None, False, []):
                 values[name] = value
         saved_key = (keep_wifi_key or {}).get("wifi_key")
@@ -387,13 +424,23 @@ class SystemIniForm(forms.Form):
             values["wifi_key"] = saved_key  # an empty password field keeps the saved one
         return values
 
+    def device_values(self, cleaned: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+        """One device's whole top-level system.ini, from this form pre-filled with `defaults`.
+
+        What the form sends replaces the defaults (a field the technician emptied stays
+        empty); keys the form has no field for (factory_reset) keep the blueprint's value.
+        """
+        kept = {key: value for key, value in defaults.items() if key not in self.fields}
+        return {**kept, **self.system_ini_values(cleaned, keep_wifi_key=defaults)}
+
 
 class AdvancedForm(forms.Form):
     setup_commands = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "false", "class": "code"}),
-        help_text="One shell command per line, run as root inside the image after files are "
-        "placed. Only for people who know what the commands do.",
+        help_text="One shell command per line, run as root inside the image after the build "
+        "files are placed (the other files come last, after every command). Only for people "
+        "who know what the commands do.",
     )
     compression = forms.ChoiceField(
         choices=[("xz", "xz — smallest (default)"), ("gzip", "gzip — faster to build")],

@@ -8,7 +8,7 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 
-from blueprints.checks import NAME_PATTERN, blueprint_check
+from blueprints.checks import NAME_PATTERN, blueprint_check, build_host_code
 from blueprints.json5_io import (
     BlueprintSourceError,
     blueprint_dump,
@@ -17,11 +17,44 @@ from blueprints.json5_io import (
 )
 from blueprints.limits import revision_limits_check
 from blueprints.models import Blueprint, BlueprintRevision
+from blueprints.secrets import source_with_secrets
 from hardware_profiles.models import HardwareProfile
+
+SETUP_COMMANDS_PERMISSION = "blueprints.run_setup_commands"
 
 
 class BlueprintConflictError(Exception):
     """Someone saved the blueprint after this editor opened it; nothing was overwritten."""
+
+
+class BuildHostCodeError(BlueprintSourceError):
+    """The change touches setup commands or build files, which the author may not change."""
+
+
+def _where(group: str, name: str) -> str:
+    if not group:
+        return "at the top level"
+    return f"in {'arch' if group == 'arch' else 'variant'} “{name}”"
+
+
+def build_host_code_check(
+    *, author: AbstractBaseUser | None, before: dict[str, Any], after: dict[str, Any]
+) -> None:
+    """Refuse a revision whose build-host code (setup commands, build files, in any layer)
+    differs from the revision it is based on, unless the author may run setup commands.
+    `author` None is the system itself (management commands, tests), which may."""
+    if author is None or author.has_perm(SETUP_COMMANDS_PERMISSION):
+        return
+    old, new = build_host_code(before), build_host_code(after)
+    changed = [where for where in dict.fromkeys([*old, *new]) if old.get(where) != new.get(where)]
+    if changed:
+        raise BuildHostCodeError(
+            "Setup commands and build files run as root on the build host, and changing them "
+            "needs the “run setup commands” permission, which your account does not have. "
+            f"This change touches them {', '.join(_where(*where) for where in changed)}. "
+            "Nothing was saved: leave setup_commands and build_files as they are, or ask an "
+            "admin to make this change."
+        )
 
 
 def _targets(data: dict[str, Any]) -> list[HardwareProfile]:
@@ -52,6 +85,8 @@ def _revision_add(
     # Every write path ends here: what is stored must fit the limits and be importable again.
     revision_limits_check(source, data)
     storable_check(data)
+    previous = blueprint.latest_revision
+    build_host_code_check(author=author, before=previous.data if previous else {}, after=data)
     targets = _targets(data)
     number = (blueprint.latest_revision.number if blueprint.latest_revision else 0) + 1
     revision = BlueprintRevision.objects.create(
@@ -123,8 +158,13 @@ def blueprint_revise(
     author: AbstractBaseUser | None,
     based_on: int,
 ) -> BlueprintRevision:
-    """Save JSON5 `source` as the next revision, unless another save happened since `based_on`."""
+    """Save JSON5 `source` as the next revision, unless another save happened since `based_on`.
+
+    Secret placeholders (the source editor shows them instead of secrets) are replaced by
+    the values the latest revision stores at the same places; comments are kept."""
     locked = _locked_latest(blueprint, based_on)
+    stored = locked.latest_revision.data if locked.latest_revision else {}
+    source = source_with_secrets(source, stored)
     parsed = blueprint_parse(source)
     return _revision_add(
         blueprint=locked, source=source, data=parsed.data, message=message, author=author
@@ -181,6 +221,7 @@ def blueprint_restore(
     """Make an old revision the latest again (as a new revision; history is kept)."""
     locked = _locked_latest(blueprint, based_on)
     old = locked.revisions.get(number=number)
+    blueprint_check(old.data, source=old.source)  # today's rules, e.g. protected file paths
     return _revision_add(
         blueprint=locked,
         source=old.source,

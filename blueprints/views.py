@@ -17,6 +17,7 @@ from blueprints.forms import BlueprintCreateForm, BlueprintImportForm, Blueprint
 from blueprints.json5_io import BlueprintSourceError
 from blueprints.models import Blueprint, BlueprintRevision
 from blueprints.package_lookup import package_search_for
+from blueprints.secrets import export_source, ini_masked, source_masked
 from blueprints.services import (
     BlueprintConflictError,
     blueprint_create,
@@ -25,9 +26,8 @@ from blueprints.services import (
     blueprint_revise,
     blueprint_update,
 )
-from builds.engine.device.system_ini import parse_ini, render_system_ini, validate_system_ini
 from builds.models import Build
-from builds.system_ini import app_settings
+from builds.system_ini import render_for
 
 
 @permission_required("blueprints.view_blueprint", raise_exception=True)
@@ -79,10 +79,16 @@ def blueprint_new(request: HttpRequest) -> HttpResponse:
 def blueprint_detail(request: HttpRequest, name: str) -> HttpResponse:
     blueprint = get_object_or_404(Blueprint, name=name)
     revisions = blueprint.revisions.select_related("author")[:10]
+    revision = blueprint.latest_revision
     return render(
         request,
         "blueprints/detail.html",
-        {"blueprint": blueprint, "revision": blueprint.latest_revision, "revisions": revisions},
+        {
+            "blueprint": blueprint,
+            "revision": revision,
+            "revisions": revisions,
+            "source": source_masked(revision.source, revision.data) if revision else "",
+        },
     )
 
 
@@ -236,24 +242,17 @@ def system_ini_preview(request: HttpRequest, name: str) -> HttpResponse:
     targets = list(revision.targets.all())
     profile = next((p for p in targets if p.slug == request.POST.get("preview_profile")), None)
     profile = profile or (targets[0] if targets else None)
-    capabilities = frozenset(profile.capabilities if profile else ["ethernet"])
     form = SystemIniForm(request.POST, has_wifi=any(p.has_wifi for p in targets))
     form.is_valid()
     values = form.system_ini_values(
         {k: v for k, v in form.cleaned_data.items() if k not in form.errors},
         keep_wifi_key=revision.data.get("system_ini") or {},
     )
-    raw = "\n".join(f"{key}={SystemIniForm._ini(value)}" for key, value in values.items())
-    declared = app_settings(revision.data)
-    result = validate_system_ini(parse_ini(raw), capabilities=capabilities, app_settings=declared)
-    header = f"{blueprint.name} for {profile.name}" if profile else blueprint.name
-    text = render_system_ini(
-        result.values, capabilities=capabilities, app_settings=declared, header=header
-    )
+    text = render_for({**revision.data, "system_ini": values}, profile)
     return render(
         request,
         "blueprints/sections/system_ini_preview.html",
-        {"text": text.replace("\r\n", "\n"), "profile": profile, "errors": form.errors},
+        {"text": ini_masked(text.replace("\r\n", "\n")), "profile": profile, "errors": form.errors},
     )
 
 
@@ -261,7 +260,8 @@ def system_ini_preview(request: HttpRequest, name: str) -> HttpResponse:
 def blueprint_source_edit(request: HttpRequest, name: str) -> HttpResponse:
     blueprint = get_object_or_404(Blueprint, name=name)
     latest = blueprint.latest_revision
-    initial = {"source": latest.source, "based_on": latest.number}
+    # Secrets appear as placeholders; blueprint_revise puts the stored values back.
+    initial = {"source": source_masked(latest.source, latest.data), "based_on": latest.number}
     form = BlueprintSourceForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
@@ -339,8 +339,19 @@ def blueprint_export(request: HttpRequest, name: str) -> HttpResponse:
     blueprint = get_object_or_404(Blueprint, name=name)
     revision = blueprint.latest_revision
     if number := request.GET.get("revision"):
-        revision = get_object_or_404(blueprint.revisions, number=number if number.isdigit() else 0)
-    response = HttpResponse(revision.source, content_type="application/json5; charset=utf-8")
+        # ASCII digits only: str.isdigit() accepts '²', which int() then refuses.
+        wanted = int(number) if number.isascii() and number.isdigit() and len(number) < 19 else 0
+        revision = get_object_or_404(blueprint.revisions, number=wanted)
+    include_secrets = request.GET.get("secrets") == "1"
+    if include_secrets and not request.user.has_perm("blueprints.change_blueprint"):
+        raise PermissionDenied
+    text = export_source(
+        revision=revision,
+        include_secrets=include_secrets,
+        user=request.user,
+        address=request.META.get("REMOTE_ADDR"),
+    )
+    response = HttpResponse(text, content_type="application/json5; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{blueprint.name}.genpack.json5"'
     return response
 

@@ -6,23 +6,51 @@ checks permission and lets nginx send the file (X-Accel-Redirect).
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from django.conf import settings
-from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils.http import content_disposition_header
 
 from builds import paths
 from builds.models import Artifact
 
 CHUNK = 1024 * 1024
-RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+RANGE = re.compile(r"^bytes=([0-9]*)-([0-9]*)$")
+# More digits than any file size has: read as "beyond the end" without parsing (int() refuses
+# strings of more than 4300 digits, and a seek that far overflows).
+MAX_DIGITS = 18
 
 
-def _file_chunks(path: Path, start: int, length: int) -> Iterator[bytes]:
-    with path.open("rb") as handle:
+class ArtifactFileMissing(Http404):
+    """The row exists but its file is gone (deleted by hand, or a disk was swapped)."""
+
+
+def _number(digits: str) -> int:
+    return int(digits) if len(digits) <= MAX_DIGITS else 10**MAX_DIGITS
+
+
+def artifact_file(artifact: Artifact) -> Path:
+    """The artifact's file, resolved and confined to the artifacts root (Http404 otherwise).
+
+    A row is trusted no more than the engine that reported it: `..`, an absolute path or a
+    symlink leading out of the root never reach the disk or nginx.
+    """
+    root = paths.artifacts_root().resolve()
+    if "\0" in artifact.path:
+        raise Http404("No such file.")
+    path = (root / artifact.path).resolve()
+    if path == root or not path.is_relative_to(root):
+        raise Http404("No such file.")
+    return path
+
+
+def _file_chunks(handle: BinaryIO, start: int, length: int) -> Iterator[bytes]:
+    with handle:
         handle.seek(start)
         remaining = length
         while remaining > 0:
@@ -40,15 +68,17 @@ def _byte_range(header: str, size: int) -> tuple[int, int] | None:
         return None
     first, last = match.groups()
     if first == "":  # suffix: the last N bytes
-        length = min(int(last), size)
+        length = min(_number(last), size)
         return (size - length, size - 1) if length else None
-    start = int(first)
-    end = min(int(last), size - 1) if last else size - 1
+    start = _number(first)
+    end = min(_number(last), size - 1) if last else size - 1
     return (start, end) if start <= end and start < size else None
 
 
 def artifact_response(request: HttpRequest, artifact: Artifact) -> HttpResponse:
-    path = paths.artifacts_root() / artifact.path
+    """Raises Http404 for a path outside the artifacts root, ArtifactFileMissing (a 404 the
+    view explains) when the file is gone."""
+    path = artifact_file(artifact)
     name = Path(artifact.path).name
     etag = f'"{artifact.sha256}"'
     headers = {
@@ -61,11 +91,15 @@ def artifact_response(request: HttpRequest, artifact: Artifact) -> HttpResponse:
     if request.headers.get("If-None-Match") == etag:
         return HttpResponse(status=304, headers=headers)
     if settings.GENPACK_X_ACCEL_PREFIX:
-        headers["X-Accel-Redirect"] = (
-            settings.GENPACK_X_ACCEL_PREFIX.rstrip("/") + "/" + artifact.path
-        )
+        # The confined, normalised path: nginx never sees a `..` from a row.
+        relative = path.relative_to(paths.artifacts_root().resolve()).as_posix()
+        headers["X-Accel-Redirect"] = settings.GENPACK_X_ACCEL_PREFIX.rstrip("/") + "/" + relative
         return HttpResponse(headers=headers, content_type="application/octet-stream")
-    size = path.stat().st_size
+    try:
+        handle = path.open("rb")
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        raise ArtifactFileMissing(f"{name} is no longer on disk.") from None
+    size = os.fstat(handle.fileno()).st_size
     start, end = 0, size - 1
     status = 200
     range_header = request.headers.get("Range")
@@ -73,6 +107,7 @@ def artifact_response(request: HttpRequest, artifact: Artifact) -> HttpResponse:
     if range_header and (if_range is None or if_range == etag):
         wanted = _byte_range(range_header, size)
         if wanted is None:
+            handle.close()
             headers["Content-Range"] = f"bytes */{size}"
             return HttpResponse(status=416, headers=headers)
         start, end = wanted
@@ -81,7 +116,7 @@ def artifact_response(request: HttpRequest, artifact: Artifact) -> HttpResponse:
     if status == 200:
         # A whole file: FileResponse lets gunicorn use sendfile (no copy through Python).
         response = FileResponse(
-            path.open("rb"),
+            handle,
             as_attachment=True,
             filename=name,
             content_type="application/octet-stream",
@@ -91,7 +126,7 @@ def artifact_response(request: HttpRequest, artifact: Artifact) -> HttpResponse:
         return response
     length = end - start + 1
     response = StreamingHttpResponse(
-        _file_chunks(path, start, length),
+        _file_chunks(handle, start, length),
         status=status,
         headers=headers,
         content_type="application/octet-stream",

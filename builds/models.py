@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser
 from django.db import models
 
 
@@ -74,6 +76,15 @@ class Build(models.Model):
     def artifact_source(self) -> Build:
         """The build whose files this one offers: itself, or the build it was a cache hit of."""
         return self.cache_hit_of or self
+
+
+def builds_visible_to(user: AbstractBaseUser | AnonymousUser) -> models.QuerySet[Build]:
+    """The builds a person may see: all of them for blueprint readers; field technicians see
+    what was released to them (only a succeeded build can be released)."""
+    builds = Build.objects.select_related("revision__blueprint", "profile", "cache_hit_of")
+    if not user.has_perm("blueprints.view_blueprint"):
+        builds = builds.filter(released=True, state=Build.State.SUCCEEDED)
+    return builds
 
 
 class Artifact(models.Model):

@@ -26,3 +26,13 @@ def build_log_path(build_id: int) -> Path:
 
 def build_work_dir(build_id: int) -> Path:
     return Path(settings.GENPACK_WORK_DIR) / str(build_id)
+
+
+def personal_dir() -> Path:
+    """Per-device copies while they are written and streamed (builds/personalise.py)."""
+    return artifacts_root() / "personal"
+
+
+def personal_slots_dir() -> Path:
+    """Lock files limiting how many personalised copies exist at once."""
+    return artifacts_root() / "personal-slots"

@@ -2,66 +2,147 @@
 
 Per-device data never enters a build or its cache key (ARCHITECTURE.md); it is written into
 the copy's FAT partition with mtools in a fraction of a second, then streamed and deleted.
+Guarded: at most GENPACK_MAX_PERSONALISING copies at once, only with room for one more, and
+retention sweeps copies a crash left behind.
 """
 
 from __future__ import annotations
 
+import fcntl
+import shutil
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import BinaryIO
+
+from django.conf import settings
 
 from builds import paths
-from builds.engine.device.system_ini import (
-    parse_ini,
-    render_system_ini,
-    validate_system_ini,
-)
+from builds.downloads import ArtifactFileMissing, artifact_file
 from builds.engine.image_tools import copy_image, write_system_ini
 from builds.models import Artifact, Build
-from builds.system_ini import _ini_text, app_settings
+from builds.system_ini import render_for
 
 CHUNK = 1024 * 1024
 
 
-def device_system_ini(build: Build, values: dict[str, Any]) -> str:
-    """The system.ini for one device: the blueprint's defaults overlaid with `values`."""
-    data = build.revision.data
-    capabilities = frozenset(build.profile.capabilities)
-    declared = app_settings(data)
-    merged = {**(data.get("system_ini") or {}), **values}
-    raw = "\n".join(f"{key}={_ini_text(value)}" for key, value in merged.items())
-    result = validate_system_ini(parse_ini(raw), capabilities=capabilities, app_settings=declared)
-    header = f"{data['name']} {data.get('version', '')} for {build.profile.name}, " + (
-        f"device {values['hostname']}" if values.get("hostname") else "personalised"
-    )
-    return render_system_ini(
-        result.values,
-        capabilities=capabilities,
-        app_settings=declared,
-        header=header.replace("  ", " "),
+def device_system_ini(build: Build, values: Mapping[str, object]) -> str:
+    """The system.ini for one device: `values` are its whole top-level setting."""
+    return render_for(build.revision.data, build.profile, device_values=values)
+
+
+class PersonaliseRefusedError(Exception):
+    """No copy now (disk full, too many at once); the message says why and what to do."""
+
+
+# Personalised copies are kept no longer than this: one still there later was left by a
+# process that died mid-download (builds/retention.py removes it).
+PERSONAL_COPY_MAX_AGE = timedelta(hours=1)
+
+
+def _take_slot() -> BinaryIO:
+    """One of GENPACK_MAX_PERSONALISING lock files, held (flock) while a copy exists.
+
+    flock is per open file, so it excludes threads and processes alike (gunicorn workers,
+    several web hosts on one artifacts disk that supports it), and the kernel releases it
+    when a process dies: a crash never leaves a slot taken.
+    """
+    slots = paths.personal_slots_dir()
+    slots.mkdir(parents=True, exist_ok=True)
+    for number in range(max(1, settings.GENPACK_MAX_PERSONALISING)):
+        handle = (slots / f"{number}.lock").open("ab")
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            continue
+        return handle
+    raise PersonaliseRefusedError(
+        "The server is busy preparing other personalised images. Try again in a minute, or "
+        "download the plain image and edit system.ini on the card yourself."
     )
 
 
-def artifact_personalised(*, artifact: Artifact, system_ini: str) -> Path:
-    """A private copy of `artifact` (a raw disk image) with `system_ini` written into it."""
-    directory = paths.artifacts_root() / "personal"
+def _check_space(source: Path) -> None:
+    """The copy is sparse: it needs about the source's allocated blocks, plus a margin."""
+    info = source.stat()
+    needed = min(info.st_size, info.st_blocks * 512) + settings.GENPACK_PERSONALISE_MARGIN_BYTES
+    free = shutil.disk_usage(paths.personal_dir()).free
+    if free < needed:
+        raise PersonaliseRefusedError(
+            f"There is not enough disk space on the server to prepare a personalised copy "
+            f"({free / 1024**3:.1f} GiB free, {needed / 1024**3:.1f} GiB needed). Download the "
+            "plain image and edit system.ini on the card, or ask an admin to free space."
+        )
+
+
+class PersonalCopy:
+    """A private copy being streamed: iterate it once; closing (Django closes the response
+    even when the client leaves early) deletes the file and frees its slot."""
+
+    def __init__(self, path: Path, slot: BinaryIO) -> None:
+        self.path = path
+        self._slot = slot
+        self._handle: BinaryIO | None = None
+
+    @property
+    def size(self) -> int:
+        return self.path.stat().st_size
+
+    def __iter__(self) -> Iterator[bytes]:
+        self._handle = self.path.open("rb")
+        try:
+            while chunk := self._handle.read(CHUNK):
+                yield chunk
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+        self.path.unlink(missing_ok=True)
+        self._slot.close()  # releases the flock
+
+
+def artifact_personalised(*, artifact: Artifact, system_ini: str) -> PersonalCopy:
+    """A private copy of `artifact` (a raw disk image) with `system_ini` written into it.
+
+    Raises ArtifactFileMissing, PersonaliseRefusedError (busy, no space), or the image tools'
+    errors; no copy is left behind on any of them.
+    """
+    source = artifact_file(artifact)
+    if not source.is_file():
+        raise ArtifactFileMissing(f"{source.name} is no longer on disk.")
+    directory = paths.personal_dir()
     directory.mkdir(parents=True, exist_ok=True)
+    slot = _take_slot()
     target = directory / f"{uuid.uuid4().hex}.img"
     try:
-        copy_image(paths.artifacts_root() / artifact.path, target)
+        _check_space(source)
+        copy_image(source, target)
         write_system_ini(target, system_ini)
-    except Exception:
+    except BaseException:
         target.unlink(missing_ok=True)
+        slot.close()
         raise
-    return target
+    return PersonalCopy(target, slot)
 
 
-def stream_and_delete(path: Path) -> Iterator[bytes]:
-    """Stream a personalised copy once; it is removed when the download ends or breaks."""
-    try:
-        with path.open("rb") as handle:
-            while chunk := handle.read(CHUNK):
-                yield chunk
-    finally:
-        path.unlink(missing_ok=True)
+def personal_copies_sweep(max_age: timedelta = PERSONAL_COPY_MAX_AGE) -> int:
+    """Remove copies older than `max_age` (left by a crash); returns how many. A copy still
+    being streamed is only unlinked: its reader keeps the open file until it is done."""
+    directory = paths.personal_dir()
+    if not directory.exists():
+        return 0
+    cutoff = time.time() - max_age.total_seconds()
+    removed = 0
+    for copy in directory.glob("*.img"):
+        try:
+            if copy.stat().st_mtime < cutoff:
+                copy.unlink()
+                removed += 1
+        except FileNotFoundError:
+            pass  # finished and deleted meanwhile
+    return removed

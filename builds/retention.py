@@ -2,8 +2,10 @@
 `manage.py builds_retention`.
 
 Kept: released builds, the last GENPACK_KEEP_SUCCESSFUL successful builds per blueprint and
-profile, and any build whose files a kept cache hit points at. Everything else loses its
-files (the row and its log stay, for history). Work dirs of builds not running are removed.
+profile counted by the files they own (a cache hit counts as its source), and any build whose
+files a kept or released cache hit points at. Everything else loses its files (the row and
+its log stay, for history). Work dirs of builds not running are removed, and personalised
+copies left by a crashed download after personalise.PERSONAL_COPY_MAX_AGE.
 """
 
 from __future__ import annotations
@@ -16,22 +18,27 @@ from django.db import transaction
 
 from builds import paths
 from builds.models import Artifact, Build
+from builds.personalise import personal_copies_sweep
 
 
 def _kept_build_ids() -> set[int]:
+    """Builds whose files stay. Counted by the files they own, newest first: a cache hit
+    stands for its source, so ten clicks on one spec count once, never ten."""
     kept: set[int] = set()
-    per_target: dict[tuple[int, int], int] = defaultdict(int)
+    owners_seen: dict[tuple[int, int], set[int]] = defaultdict(set)
     succeeded = (
         Build.objects.filter(state=Build.State.SUCCEEDED)
         .order_by("-finished_at", "-pk")
         .values_list("pk", "revision__blueprint_id", "profile_id", "released", "cache_hit_of_id")
     )
     for pk, blueprint_id, profile_id, released, source_id in succeeded:
-        target = (blueprint_id, profile_id)
-        if released or per_target[target] < settings.GENPACK_KEEP_SUCCESSFUL:
-            kept.add(source_id or pk)
-            kept.add(pk)
-        per_target[target] += 1
+        owner = source_id or pk
+        seen = owners_seen[(blueprint_id, profile_id)]
+        if owner in kept or (owner in seen and not released):
+            continue
+        if released or len(seen) < settings.GENPACK_KEEP_SUCCESSFUL:
+            kept.add(owner)
+        seen.add(owner)
     return kept
 
 
@@ -60,4 +67,8 @@ def builds_retention() -> dict[str, int]:
             if directory.name.isdigit() and int(directory.name) not in running:
                 shutil.rmtree(directory, ignore_errors=True)
                 cleaned += 1
-    return {"builds_expired": deleted, "dirs_cleaned": cleaned}
+    return {
+        "builds_expired": deleted,
+        "dirs_cleaned": cleaned,
+        "personal_copies_removed": personal_copies_sweep(),
+    }

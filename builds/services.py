@@ -23,6 +23,7 @@ from django.utils import timezone
 from blueprints.buildspec import buildspec_for
 from blueprints.models import BlueprintRevision
 from builds import paths
+from builds.engine.spec import BuildSpec
 from builds.models import Artifact, Build
 from hardware_profiles.models import HardwareProfile
 
@@ -32,6 +33,10 @@ ACTIVE_STATES = (Build.State.QUEUED, Build.State.RUNNING)
 
 class BuildRefusedError(Exception):
     """The build was not queued; the message says why and what to do."""
+
+
+class PublishRefusedError(ValueError):
+    """The engine's report of its files cannot be trusted; nothing was published."""
 
 
 @dataclass(frozen=True)
@@ -44,12 +49,48 @@ class ProducedFile:
     sha256: str
 
 
-def _queue_task(build: Build) -> None:
+class BuildQueueUnavailableError(BuildRefusedError):
+    """The message broker could not be reached; the build row was failed, nothing runs."""
+
+
+QUEUE_UNAVAILABLE = (
+    "The build queue is unavailable right now (the message broker cannot be reached), so "
+    "the build was not started. Try again in a few minutes; if it keeps happening, ask an "
+    "admin to check the broker."
+)
+
+
+def _send_task(build: Build) -> None:
+    """Hand the build to a worker. Bounded by CELERY_BROKER_CONNECTION_TIMEOUT and
+    CELERY_TASK_PUBLISH_RETRY_POLICY: an unreachable broker fails in seconds, not minutes."""
     from builds.tasks import build_run_task  # tasks import services: avoid the cycle
 
-    transaction.on_commit(
-        lambda: build_run_task.apply_async(args=[build.pk], queue=build.profile.arch)
-    )
+    build_run_task.apply_async(args=[build.pk], queue=build.profile.arch)
+
+
+def _send_or_fail(build: Build) -> None:
+    """Send the new build's message; if the broker is down, fail the row and say so.
+
+    Why fail rather than leave it queued: a queued row without a message is joined by every
+    later click on the same spec (one_active_build_per_spec) and would sit there until the
+    reaper re-sends it, GENPACK_REQUEUE_AFTER_SECONDS later — and the reaper itself runs only
+    while the broker is up. A failed row says at once what happened, keeps the history, and
+    leaves the spec free: the next click starts a fresh build.
+    """
+    try:
+        _send_task(build)
+    except Exception as error:  # kombu.OperationalError, OSError, the transport's own errors
+        logger.warning("build %s: the broker is unreachable: %s", build.pk, error, exc_info=True)
+        build_fail(build_id=build.pk, error=QUEUE_UNAVAILABLE)
+        raise BuildQueueUnavailableError(QUEUE_UNAVAILABLE) from error
+
+
+def _resend(build: Build) -> None:
+    try:
+        _send_task(build)
+    except Exception:
+        # The reaper tries again next round; the row stays queued (it has a message owed).
+        logger.warning("build %s: re-sending its message failed", build.pk, exc_info=True)
 
 
 def _free_bytes(path: Path) -> int:
@@ -77,6 +118,50 @@ def _check_guards(profile: HardwareProfile) -> None:
         )
 
 
+def _cache_hit(
+    revision: BlueprintRevision,
+    profile: HardwareProfile,
+    spec: BuildSpec,
+    requested_by: AbstractBaseUser | None,
+) -> Build | None:
+    """The build that already answers this request, or None to build.
+
+    The newest succeeded build of the same spec owns the files; one cache-hit row per
+    (revision, profile, that source) is made once and then reused, so repeated clicks never
+    pile up rows (which retention once counted as builds, evicting real ones).
+    Race-safe: the source row is locked (SELECT FOR UPDATE on PostgreSQL; SQLite runs one
+    writing transaction at a time), so concurrent requests find the row the first one made.
+    """
+    spec_hash = spec.spec_hash()
+    with transaction.atomic():
+        done = (
+            Build.objects.select_for_update()
+            .filter(spec_hash=spec_hash, state=Build.State.SUCCEEDED, cache_hit_of__isnull=True)
+            .order_by("-finished_at", "-pk")
+            .first()
+        )
+        if done is None or not done.artifacts.exists():
+            return None
+        existing = Build.objects.filter(
+            cache_hit_of=done, revision=revision, profile=profile, spec_hash=spec_hash
+        ).first()
+        if existing:
+            return existing
+        now = timezone.now()
+        return Build.objects.create(
+            revision=revision,
+            profile=profile,
+            spec=spec.to_dict(),
+            spec_hash=spec_hash,
+            state=Build.State.SUCCEEDED,
+            progress=1.0,
+            cache_hit_of=done,
+            requested_by=requested_by,
+            started_at=now,
+            finished_at=now,
+        )
+
+
 def build_enqueue(
     *,
     revision: BlueprintRevision,
@@ -86,39 +171,20 @@ def build_enqueue(
 ) -> Build:
     """Queue a build of `revision` for `profile`, or reuse / join one with the same spec.
 
-    - a succeeded build with the same spec hash → a new Build row marked as a cache hit,
-      finished at once, sharing its artifacts (unless `bypass_cache`: rebuild with the
-      latest packages);
+    - a succeeded build with the same spec hash → that build, or one Build row per revision
+      and profile marked as a cache hit, finished at once, sharing its artifacts (unless
+      `bypass_cache`: rebuild with the latest packages);
     - the same spec already queued or running → that build is returned (joined).
-    Raises BuildRefusedError (guards) and SpecError (the blueprint cannot be built).
+    Raises BuildRefusedError (guards; BuildQueueUnavailableError when the broker cannot be
+    reached, the new row then failed) and SpecError (the blueprint cannot be built).
     """
     spec = buildspec_for(revision.data, profile)
     spec_hash = spec.spec_hash()
     active = Build.objects.filter(spec_hash=spec_hash, state__in=ACTIVE_STATES).first()
     if active:
         return active
-    if not bypass_cache:
-        done = (
-            Build.objects.filter(
-                spec_hash=spec_hash, state=Build.State.SUCCEEDED, cache_hit_of__isnull=True
-            )
-            .order_by("-finished_at")
-            .first()
-        )
-        if done and done.artifacts.exists():
-            now = timezone.now()
-            return Build.objects.create(
-                revision=revision,
-                profile=profile,
-                spec=spec.to_dict(),
-                spec_hash=spec_hash,
-                state=Build.State.SUCCEEDED,
-                progress=1.0,
-                cache_hit_of=done,
-                requested_by=requested_by,
-                started_at=now,
-                finished_at=now,
-            )
+    if not bypass_cache and (reused := _cache_hit(revision, profile, spec, requested_by)):
+        return reused
     _check_guards(profile)
     try:
         with transaction.atomic():
@@ -129,7 +195,9 @@ def build_enqueue(
                 spec_hash=spec_hash,
                 requested_by=requested_by,
             )
-            _queue_task(build)
+            # After the commit, so the worker finds the row; in autocommit (a request) this
+            # runs as the block ends and BuildQueueUnavailableError reaches the caller.
+            transaction.on_commit(lambda: _send_or_fail(build))
     except IntegrityError:
         # Another request queued the same spec a moment ago (one_active_build_per_spec).
         return Build.objects.get(spec_hash=spec_hash, state__in=ACTIVE_STATES)
@@ -210,16 +278,43 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _check_produced(staging: Path, files: list[ProducedFile]) -> None:
+    """Refuse the whole report unless every entry names a regular file directly in `staging`.
+
+    The worker trusts nothing the engine process prints: a forged `result` event naming
+    `../../../secret_key` must not turn a file outside the build into a downloadable artifact.
+    """
+    kinds: set[str] = set()
+    for produced in files:
+        name = produced.name
+        if (
+            not isinstance(name, str)
+            or name in ("", ".", "..")
+            or any(char in name for char in "/\\\0")
+        ):
+            raise PublishRefusedError(
+                f"the engine reported the artifact name {name!r}, which is not a bare file name"
+            )
+        if produced.kind not in Artifact.Kind.values or produced.kind in kinds:
+            raise PublishRefusedError(
+                f"the engine reported an unknown or repeated artifact kind {produced.kind!r}"
+            )
+        kinds.add(produced.kind)
+        path = staging / name
+        if path.is_symlink() or not path.is_file():
+            raise PublishRefusedError(f"{name} is not a regular file in the build's output")
+        if path.stat().st_size != produced.size or _sha256(path) != produced.sha256:
+            raise PublishRefusedError(f"{name} changed after the engine wrote it (checksum)")
+
+
 def build_publish(*, build_id: int, staging: Path, files: list[ProducedFile]) -> bool:
     """Verify the engine's files, move them into place in one rename, then record them.
 
     Artifacts become visible only through their rows, written in the same transaction that
-    marks the build succeeded; a build cancelled meanwhile publishes nothing.
+    marks the build succeeded; a build cancelled meanwhile publishes nothing. A report that
+    fails the checks raises PublishRefusedError before anything moves.
     """
-    for produced in files:
-        path = staging / produced.name
-        if path.stat().st_size != produced.size or _sha256(path) != produced.sha256:
-            raise ValueError(f"{produced.name} changed after the engine wrote it (checksum)")
+    _check_produced(staging, files)
     final = paths.build_artifacts_dir(build_id)
     final.parent.mkdir(parents=True, exist_ok=True)
     if final.exists():
@@ -295,5 +390,5 @@ def builds_reap() -> dict[str, list[int]]:
     for build in stale:
         # heartbeat_at on a queued build = when its message was last sent.
         Build.objects.filter(pk=build.pk, state=Build.State.QUEUED).update(heartbeat_at=now)
-        _queue_task(build)
+        transaction.on_commit(lambda build=build: _resend(build))
     return {"lost": lost, "requeued": [build.pk for build in stale]}

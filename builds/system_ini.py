@@ -1,29 +1,27 @@
-"""The system.ini a blueprint's image starts with: its defaults, rendered for one profile.
+"""The system.ini of a blueprint's image, or of one device: rendered from the values.
 
 Parsing, validation and rendering live in the one module the device shares
-(builds/engine/device/system_ini.py); this only feeds it a blueprint's values.
+(builds/engine/device/system_ini.py); this feeds it a blueprint's values. The preview, the
+build and the personalised download all come through :func:`render_for`, so a technician
+gets in the image exactly what the product manager saw.
+
+Values are checked as values (``validate_values``) and written from what passed; they are
+never joined into INI text and parsed again, where a line break inside a hostname or a list
+item ``"factory_reset=yes"`` would turn into a setting of its own.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from blueprints.models import BlueprintRevision
 from builds.engine.device.system_ini import (
     AppSetting,
-    parse_ini,
     render_system_ini,
-    validate_system_ini,
+    validate_values,
 )
 from hardware_profiles.models import HardwareProfile
-
-
-def _ini_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, list):
-        return "\n  ".join(str(item) for item in value)  # continuation lines
-    return str(value)
 
 
 def app_settings(data: dict[str, Any]) -> list[AppSetting]:
@@ -40,19 +38,40 @@ def app_settings(data: dict[str, Any]) -> list[AppSetting]:
     ]
 
 
-def render_defaults(data: dict[str, Any], profile: HardwareProfile) -> str:
-    """The commented system.ini for blueprint `data` on `profile` (CRLF, for Notepad)."""
-    capabilities = frozenset(profile.capabilities)
+def render_for(
+    data: dict[str, Any],
+    profile: HardwareProfile | None,
+    *,
+    device_values: Mapping[str, object] | None = None,
+) -> str:
+    """The commented system.ini (CRLF, for Notepad) of blueprint `data` on `profile`.
+
+    Without `device_values` it holds the blueprint's defaults (the build, the preview). With
+    them it is one device's file, and they are its whole top-level setting (the per-device
+    form starts filled in with the defaults: ``SystemIniForm.device_values``). A value the
+    checks reject is left out, as the device would ignore it; forms report the reasons
+    before it comes to that. `profile` None (a blueprint without targets yet) means a wired
+    device without Wi-Fi.
+    """
+    capabilities = frozenset(profile.capabilities if profile else ("ethernet",))
     declared = app_settings(data)
-    defaults = data.get("system_ini") or {}
-    raw = "\n".join(f"{key}={_ini_text(value)}" for key, value in defaults.items())
-    result = validate_system_ini(parse_ini(raw), capabilities=capabilities, app_settings=declared)
-    header = f"{data['name']} {data.get('version', '')} for {profile.name}".replace("  ", " ")
+    values = device_values if device_values is not None else data.get("system_ini") or {}
+    result = validate_values(values, capabilities=capabilities, app_settings=declared)
+    header = " ".join(part for part in (data.get("name", ""), data.get("version", "")) if part)
+    if profile is not None:
+        header += f" for {profile.name}"
+    if device_values is not None:
+        hostname = result.values.get("hostname")
+        header += f", device {hostname}" if hostname else ", personalised"
     return render_system_ini(
-        result.values, capabilities=capabilities, app_settings=declared, header=header
+        result.values,
+        capabilities=capabilities,
+        app_settings=declared,
+        app_values=result.app_sections,
+        header=header,
     )
 
 
 def default_system_ini(revision: BlueprintRevision, profile: HardwareProfile) -> str:
     """The system.ini written into a build of `revision` for `profile`."""
-    return render_defaults(revision.data, profile)
+    return render_for(revision.data, profile)

@@ -16,7 +16,9 @@ from builds.worker import EngineRun
 logger = logging.getLogger(__name__)
 
 
-@shared_task(bind=True, name="builds.run", acks_late=True, max_retries=None)
+# ignore_result: the Build row is the result. Without it every send also subscribes to the
+# result store, which (on a Redis that is down) retries for ~20 s and breaks the app.
+@shared_task(bind=True, name="builds.run", acks_late=True, max_retries=None, ignore_result=True)
 def build_run_task(self, build_id: int) -> str:
     """Claim and run one build. A redelivered message for a taken build does nothing."""
     if not build_claim(

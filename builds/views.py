@@ -8,19 +8,26 @@ from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.csp import CSP
 from django.utils.http import content_disposition_header
+from django.views.decorators.csp import csp_override
 from django.views.decorators.http import require_POST
 
 from blueprints.editor_forms import SystemIniForm
 from blueprints.models import Blueprint
 from builds import paths
-from builds.downloads import artifact_response
+from builds.downloads import ArtifactFileMissing, artifact_response
 from builds.engine.errors import SpecError
 from builds.engine.image_tools import ImageError
-from builds.models import Artifact, Build
-from builds.personalise import artifact_personalised, device_system_ini, stream_and_delete
+from builds.models import Artifact, Build, builds_visible_to
+from builds.personalise import (
+    PersonaliseRefusedError,
+    artifact_personalised,
+    device_system_ini,
+)
 from builds.progress import build_estimate
 from builds.services import (
+    BuildQueueUnavailableError,
     BuildRefusedError,
     build_cancel,
     build_enqueue,
@@ -36,7 +43,7 @@ HTMX_STOP_POLLING = 286  # htmx stops an `every` trigger on this status
 
 @permission_required("builds.view_build", raise_exception=True)
 def build_list(request: HttpRequest) -> HttpResponse:
-    builds = Build.objects.select_related("revision__blueprint", "profile")
+    builds = builds_visible_to(request.user)
     state = request.GET.get("state", "")
     if state in Build.State.values:
         builds = builds.filter(state=state)
@@ -46,8 +53,6 @@ def build_list(request: HttpRequest) -> HttpResponse:
     profile = request.GET.get("profile", "")
     if profile:
         builds = builds.filter(profile__slug=profile)
-    if not request.user.has_perm("blueprints.view_blueprint"):
-        builds = builds.filter(released=True)  # technicians see what was released to them
     context = {
         "builds": builds[:200],
         "states": Build.State.choices,
@@ -60,20 +65,30 @@ def build_list(request: HttpRequest) -> HttpResponse:
     return render(request, "builds/list.html", context)
 
 
+def _ascii_int(text: str, limit: int = 10**18) -> int | None:
+    """A non-negative number typed in ASCII digits, capped at `limit`; None for anything else
+    (str.isdigit() and int() also accept '²' or Arabic-Indic digits)."""
+    if not text.isascii() or not text.isdigit():
+        return None
+    return int(text) if len(text) <= 18 else limit
+
+
 def _visible_build(request: HttpRequest, build_id: int) -> Build:
-    builds = Build.objects.select_related("revision__blueprint", "profile", "cache_hit_of")
-    if not request.user.has_perm("blueprints.view_blueprint"):
-        builds = builds.filter(released=True)
-    return get_object_or_404(builds, pk=build_id)
+    return get_object_or_404(builds_visible_to(request.user), pk=build_id)
 
 
 @permission_required("builds.view_build", raise_exception=True)
 def build_detail(request: HttpRequest, build_id: int) -> HttpResponse:
     build = _visible_build(request, build_id)
+    source = build.cache_hit_of
     context = {
         "build": build,
         "artifacts": build.artifact_source.artifacts.all(),
         "estimate": build_estimate(build),
+        # A released cache hit may reuse an unreleased build: name it only to who may open it.
+        "reused_visible": bool(
+            source and builds_visible_to(request.user).filter(pk=source.pk).exists()
+        ),
     }
     template = "builds/detail.html#status" if request.htmx else "builds/detail.html"
     response = render(request, template, context)
@@ -82,15 +97,19 @@ def build_detail(request: HttpRequest, build_id: int) -> HttpResponse:
     return response
 
 
+# The log holds text users wrote (file paths, comments): opened on its own it is a sandboxed
+# document that may load and run nothing, should a browser ever treat it as a page.
 @permission_required("builds.view_build", raise_exception=True)
+@csp_override({"default-src": [CSP.NONE], "sandbox": True})
 def build_log(request: HttpRequest, build_id: int) -> HttpResponse:
-    """The log bytes after `offset`; the next offset is in X-Log-Offset. 286 once final."""
+    """The log bytes after `offset`; the next offset is in X-Log-Offset. 286 once final.
+
+    Plain text, added to the page as a text node by static/js/build-log.js."""
     build = _visible_build(request, build_id)
-    try:
-        offset = max(0, int(request.GET.get("offset", "0")))
-    except ValueError:
-        offset = 0
     path = paths.build_log_path(build.artifact_source.pk)
+    size = path.stat().st_size if path.exists() else 0
+    # Clamped to the file: an offset past the end (or too long to seek to) reads nothing.
+    offset = min(_ascii_int(request.GET.get("offset", "0")) or 0, size)
     chunk = b""
     if path.exists():
         with path.open("rb") as handle:
@@ -99,8 +118,9 @@ def build_log(request: HttpRequest, build_id: int) -> HttpResponse:
     # Never cut a UTF-8 character in half: keep the tail for the next poll.
     text = chunk.decode("utf-8", errors="ignore")
     next_offset = offset + len(text.encode("utf-8"))
-    done = build.is_finished and next_offset >= (path.stat().st_size if path.exists() else 0)
+    done = build.is_finished and next_offset >= size
     response = HttpResponse(text, content_type="text/plain; charset=utf-8")
+    response["X-Content-Type-Options"] = "nosniff"  # even if the site-wide setting is off
     response["X-Log-Offset"] = str(next_offset)
     if done:
         response.status_code = HTMX_STOP_POLLING if request.htmx else 200
@@ -165,6 +185,9 @@ def build_start(request: HttpRequest, name: str) -> HttpResponse:
             started.append(
                 build_enqueue(revision=revision, profile=profile, requested_by=request.user)
             )
+        except BuildQueueUnavailableError as error:
+            messages.error(request, str(error))
+            break  # the other targets would wait for the same broker
         except (BuildRefusedError, SpecError) as error:
             messages.error(request, f"{profile.name}: {error}")
     if len(started) == 1:
@@ -187,11 +210,16 @@ def build_personalise(request: HttpRequest, build_id: int) -> HttpResponseBase:
         request.POST or None, has_wifi=has_wifi, initial=SystemIniForm.initial_from(defaults)
     )
     if request.method == "POST" and form.is_valid():
-        values = form.system_ini_values(form.cleaned_data, keep_wifi_key=defaults)
+        values = form.device_values(form.cleaned_data, defaults)
         try:
-            path = artifact_personalised(
+            copy = artifact_personalised(
                 artifact=artifact, system_ini=device_system_ini(build, values)
             )
+        except ArtifactFileMissing as missing:
+            return _file_missing(request, build, str(missing))
+        except PersonaliseRefusedError as refused:
+            messages.error(request, str(refused))
+            return redirect("builds:personalise", build_id=build.pk)
         except (ImageError, OSError, subprocess.SubprocessError):
             logger.exception("personalising build %s failed", build.pk)
             messages.error(request, "The image could not be prepared; please try again.")
@@ -199,10 +227,8 @@ def build_personalise(request: HttpRequest, build_id: int) -> HttpResponseBase:
         name = Path(artifact.path).name
         if values.get("hostname"):
             name = name.replace(".img", f"-{values['hostname']}.img")
-        response = StreamingHttpResponse(
-            stream_and_delete(path), content_type="application/octet-stream"
-        )
-        response["Content-Length"] = str(path.stat().st_size)
+        response = StreamingHttpResponse(copy, content_type="application/octet-stream")
+        response["Content-Length"] = str(copy.size)
         response["Content-Disposition"] = content_disposition_header(True, name)
         return response
     return render(
@@ -214,4 +240,14 @@ def build_personalise(request: HttpRequest, build_id: int) -> HttpResponseBase:
 def artifact_download(request: HttpRequest, build_id: int, kind: str) -> HttpResponseBase:
     build = _visible_build(request, build_id)
     artifact = get_object_or_404(build.artifact_source.artifacts, kind=kind)
-    return artifact_response(request, artifact)
+    try:
+        return artifact_response(request, artifact)
+    except ArtifactFileMissing as missing:
+        return _file_missing(request, build, str(missing))
+
+
+def _file_missing(request: HttpRequest, build: Build, message: str) -> HttpResponse:
+    """The row outlived its file: say so plainly (404), with the way forward."""
+    return render(
+        request, "builds/file_missing.html", {"build": build, "message": message}, status=404
+    )

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,9 +25,11 @@ from django.conf import settings
 
 from builds import paths
 from builds.engine.events import parse_event
+from builds.engine.secrets import mask_secrets, secret_values
 from builds.models import Build
 from builds.services import (
     ProducedFile,
+    PublishRefusedError,
     build_fail,
     build_heartbeat,
     build_publish,
@@ -47,13 +50,18 @@ class Outcome:
 
 
 class BuildLog:
-    """Append-only log file; the web reads it by byte offset while it grows."""
+    """Append-only log file; the web reads it by byte offset while it grows.
 
-    def __init__(self, path: Path) -> None:
+    Every line is masked here too (the engine masks its own): the worker writes the engine's
+    error messages and its own lines, and the log is shown to technicians."""
+
+    def __init__(self, path: Path, secrets: Iterable[str] = ()) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        self.secrets = list(secrets)
         self._file = path.open("a", encoding="utf-8", errors="replace")
 
     def write(self, line: str) -> None:
+        line = mask_secrets(line, self.secrets)
         self._file.write(f"{time.strftime('%H:%M:%S')} {line}\n")
         self._file.flush()
 
@@ -85,6 +93,16 @@ def engine_command(build: Build, workdir: Path, staging: Path, system_ini: Path)
     ]
 
 
+def _produced_files(event: dict) -> list[ProducedFile]:
+    """The files a `result` event reports (build_publish checks the names and checksums)."""
+    items = event.get("artifacts")
+    if not isinstance(items, list) or not all(
+        isinstance(item, dict) and set(item) == {"kind", "name", "size", "sha256"} for item in items
+    ):
+        raise PublishRefusedError("the engine's list of files is malformed")
+    return [ProducedFile(**item) for item in items]
+
+
 def _pump(stream, lines: queue.Queue) -> None:
     for line in stream:
         lines.put(line)
@@ -111,7 +129,8 @@ class EngineRun:
         self.build = build
         self.workdir = paths.build_work_dir(build.pk)
         self.staging = paths.build_staging_dir(build.pk)
-        self.log = BuildLog(paths.build_log_path(build.pk))
+        self.secrets = secret_values(build.spec) + secret_values(build.revision.data)
+        self.log = BuildLog(paths.build_log_path(build.pk), self.secrets)
         self.process: subprocess.Popen | None = None
 
     def run(self) -> Outcome:
@@ -172,7 +191,11 @@ class EngineRun:
                 elif kind == "progress":
                     progress = float(event.get("fraction", progress))
                 elif kind == "result":
-                    result = [ProducedFile(**item) for item in event.get("artifacts", [])]
+                    try:
+                        result = _produced_files(event)
+                    except PublishRefusedError as refused:
+                        error = {"message": f"The build's files were not published: {refused}."}
+                        self.log.write(f"!! {error['message']}")
                 elif kind == "error":
                     error = event
                     self.log.write(f"!! {event.get('step', '')}: {event.get('message', '')}")
@@ -184,11 +207,19 @@ class EngineRun:
                     return Outcome("cancelled")
         returncode = self.process.wait()
         if returncode == 0 and result is not None and error is None:
-            if build_publish(build_id=build.pk, staging=self.staging, files=result):
+            try:
+                published = build_publish(build_id=build.pk, staging=self.staging, files=result)
+            except PublishRefusedError as refused:
+                message = f"The build's files were not published: {refused}."
+                self.log.write(f"!! {message}")
+                build_fail(build_id=build.pk, error=message)
+                return Outcome("failed", message)
+            if published:
                 self.log.write("== artifacts published")
                 return Outcome("succeeded")
             return Outcome("cancelled")
         message = (error or {}).get("message") or f"the engine stopped with exit code {returncode}"
+        message = mask_secrets(message, self.secrets)  # shown on the build page
         if error and error.get("transient"):
             build_requeue(build_id=build.pk, reason=message)
             return Outcome("transient", message)

@@ -6,9 +6,11 @@ Celery broker); at scale set DATABASE_URL and CELERY_BROKER_URL. The README list
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from django.utils.csp import CSP
 
 from builds.engine.options import default_mirror
 from genpack_site.env import (
@@ -39,6 +41,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_htmx",
+    "axes",
     "genpack_site",
     "hardware_profiles",
     "blueprints",
@@ -55,7 +58,10 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "genpack_site.urls"
@@ -101,6 +107,21 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# --- Login throttling (django-axes): after GENPACK_LOGIN_FAILURE_LIMIT failed logins for one
+# user name, or from one address, that name / address is refused — even with the right
+# password — for GENPACK_LOGIN_COOLOFF_MINUTES. force_login (tests) does not authenticate.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("GENPACK_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("GENPACK_LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each on its own: per user, per address
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "genpack_site.login_throttle.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "genpack_site.login_throttle.client_ip"
+AXES_VERBOSE = False
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -124,6 +145,19 @@ STORAGES = {
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Pages run only our own static scripts and styles: no inline script, style or on* handler, no
+# eval. Text a user typed that slips into a page as markup then cannot run (builds echo file
+# paths and comments into the log). htmx is told the same in base.html (htmx-config).
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF],
+    "style-src": [CSP.SELF],
+    "img-src": [CSP.SELF, "data:"],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "frame-ancestors": [CSP.NONE],
+    "form-action": [CSP.SELF],
+}
 SESSION_COOKIE_HTTPONLY = True
 HTTPS = env_bool("GENPACK_HTTPS", False)
 SECURE_SSL_REDIRECT = HTTPS
@@ -132,7 +166,9 @@ CSRF_COOKIE_SECURE = HTTPS
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000 if HTTPS else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
 SECURE_HSTS_PRELOAD = HTTPS
-if env_bool("GENPACK_BEHIND_PROXY", False):
+# Behind nginx: the client is the last X-Forwarded-For entry (genpack_site/login_throttle).
+GENPACK_BEHIND_PROXY = env_bool("GENPACK_BEHIND_PROXY", False)
+if GENPACK_BEHIND_PROXY:
     # Only when a trusted reverse proxy (nginx) sets this header and strips it from clients.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     USE_X_FORWARDED_HOST = True
@@ -163,6 +199,15 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
 )
 CELERY_RESULT_EXPIRES = 24 * 3600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A web request that queues a build waits at most about twice this for an unreachable broker,
+# then tells the person the queue is unavailable (builds/services.py).
+CELERY_BROKER_CONNECTION_TIMEOUT = env_int("GENPACK_BROKER_TIMEOUT_SECONDS", 2)
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.5,
+    "interval_max": 0.5,
+}
 CELERY_TASK_ALWAYS_EAGER = False
 
 # --- The image factory ---
@@ -193,6 +238,10 @@ GENPACK_REAPER_SECONDS = env_int("GENPACK_REAPER_SECONDS", 30)
 GENPACK_REQUEUE_AFTER_SECONDS = env_int("GENPACK_REQUEUE_AFTER_SECONDS", 300)
 GENPACK_TRANSIENT_RETRIES = env_int("GENPACK_TRANSIENT_RETRIES", 3)
 GENPACK_KEEP_SUCCESSFUL = env_int("GENPACK_KEEP_SUCCESSFUL", 3)
+# Per-device downloads copy a whole disk image: this many at once (across all web processes),
+# and only while the artifacts disk keeps this margin free besides the copy.
+GENPACK_MAX_PERSONALISING = env_int("GENPACK_MAX_PERSONALISING", 2)
+GENPACK_PERSONALISE_MARGIN_BYTES = env_int("GENPACK_PERSONALISE_MARGIN_BYTES", 1024**3)
 # Set to e.g. "/protected-artifacts/" to let nginx send files (X-Accel-Redirect) after the
 # view has checked permission; nginx maps that internal location to GENPACK_ARTIFACTS_DIR.
 GENPACK_X_ACCEL_PREFIX = env_str("GENPACK_X_ACCEL_PREFIX", "")

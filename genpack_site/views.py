@@ -4,7 +4,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from blueprints.models import Blueprint
-from builds.models import Build
+from builds.models import builds_visible_to
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -14,5 +14,6 @@ def home(request: HttpRequest) -> HttpResponse:
     if user.has_perm("blueprints.view_blueprint"):
         context["blueprints"] = Blueprint.objects.select_related("latest_revision")[:5]
     if user.has_perm("builds.view_build"):
-        context["builds"] = Build.objects.select_related("revision__blueprint", "profile")[:5]
+        # The same rule as the build pages: technicians see released, succeeded builds only.
+        context["builds"] = builds_visible_to(user)[:5]
     return render(request, "home.html", context)

@@ -29,6 +29,13 @@ def _static_files_collected() -> None:
     call_command("collectstatic", interactive=False, verbosity=0)
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings) -> None:
+    """PBKDF2's million rounds cost ~0.3 s per persona; tests check who may do what, not how
+    Django hashes (logging in with a real password still goes through the same code)."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def seeded(db: None) -> None:
     roles.roles_sync()

@@ -3,7 +3,9 @@
 `python -m tests.fake_engine SPEC --out O --workdir W --events [...]` writes small
 artifacts in well under a second. FAKE_ENGINE_SECONDS makes it take longer (to cancel or kill
 it mid-build); FAKE_ENGINE_FAIL makes it fail the way a real step would; FAKE_ENGINE_MARKS names
-a directory where every run leaves a file (to count runs across processes).
+a directory where every run leaves a file (to count runs across processes);
+FAKE_ENGINE_FORGE_NAME makes it report, as an extra "log" artifact, whatever file that name
+reaches from its output directory (a compromised engine trying to publish a host file).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import time
 from pathlib import Path
 
 from builds.engine.events import JsonEventReporter, exit_with_parent
+from builds.engine.secrets import manifest_spec
 
 STEPS = ("rootfs", "customize", "trim", "boot chain", "system.ini agent", "pack")
 
@@ -43,11 +46,15 @@ def main() -> int:
         time.sleep(seconds / len(STEPS))
         reporter.progress(index / len(STEPS))
         if os.environ.get("FAKE_ENGINE_FAIL") == step:
+            # FAKE_ENGINE_FAIL_DETAIL: text the failure echoes (a command line, its output).
+            detail = os.environ.get("FAKE_ENGINE_FAIL_DETAIL", "")
+            if detail:
+                reporter.log(detail)
             reporter.emit(
                 {
                     "type": "error",
                     "step": step,
-                    "message": f"{step} failed (fake)",
+                    "message": f"{step} failed (fake){': ' + detail if detail else ''}",
                     "transient": os.environ.get("FAKE_ENGINE_TRANSIENT") == "1",
                 }
             )
@@ -56,7 +63,8 @@ def main() -> int:
     artifacts = []
     for kind, name, payload in (
         ("disk-raw", f"{spec['name']}-{spec['profile']}.img", os.urandom(size)),
-        ("manifest", "manifest.json", json.dumps(spec).encode()),
+        # The real engine's manifest shape, scrubbed by the real engine's rules.
+        ("manifest", "manifest.json", json.dumps({"spec": manifest_spec(spec)}).encode()),
     ):
         (outdir / name).write_bytes(payload)
         artifacts.append(
@@ -65,6 +73,16 @@ def main() -> int:
                 "name": name,
                 "size": len(payload),
                 "sha256": hashlib.sha256(payload).hexdigest(),
+            }
+        )
+    if forged := os.environ.get("FAKE_ENGINE_FORGE_NAME"):
+        target = (outdir / forged).read_bytes()
+        artifacts.append(
+            {
+                "kind": "log",
+                "name": forged,
+                "size": len(target),
+                "sha256": hashlib.sha256(target).hexdigest(),
             }
         )
     reporter.emit({"type": "result", "artifacts": artifacts})

@@ -1,7 +1,10 @@
 """Step 2: make the tree the blueprint's appliance.
 
 The engine's own device files (agent, units, initramfs boot script), then the blueprint's
-groups, users, files, setup commands and services, then buildtime packages go away.
+groups, users, build files, setup commands and services, then buildtime packages go away.
+The blueprint's `files` come last of all (place_product_files, called just before the tree is
+packed): after every command that runs inside the tree, so none of them can be replaced by
+one, and written from the host (treefiles), never by a shell of the tree.
 """
 
 from __future__ import annotations
@@ -11,12 +14,16 @@ import json
 import shlex
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from .chroot import Chroot
 from .errors import BuildError
-from .spec import BuildSpec
+from .runner import Runner
+from .spec import BuildSpec, protected_file_problem
+from .treefiles import Tree, TreePathError
 
 STEP = "customize"
+FILES_STEP = "files"
 ENGINE_SERVICES = (
     "systemd-networkd.service",
     "systemd-resolved.service",
@@ -135,25 +142,80 @@ def create_users(spec: BuildSpec, chroot: Chroot) -> None:
         chroot.run("usermod", "-L", "root", step=STEP)
 
 
-def place_files(spec: BuildSpec, chroot: Chroot) -> None:
-    for entry in spec.files:
-        if "content" in entry:
-            data = entry["content"].encode("utf-8")
-        else:
-            try:
-                data = base64.b64decode(entry["content_b64"], validate=True)
-            except ValueError as error:
-                raise BuildError(
-                    STEP, f"file {entry['path']}: content_b64 is not base64"
-                ) from error
-        chroot.write_file(
-            entry["path"],
-            data,
-            mode=entry["mode"],
-            owner=entry["owner"],
-            group=entry["group"],
-            step=STEP,
+def file_data(entry: dict[str, Any], step: str) -> bytes:
+    if "content" in entry:
+        return entry["content"].encode("utf-8")
+    try:
+        return base64.b64decode(entry["content_b64"], validate=True)
+    except ValueError as error:
+        raise BuildError(step, f"file {entry['path']}: content_b64 is not base64") from error
+
+
+def _account_id(name: str, ids: dict[str, int], what: str, path: str, step: str) -> int:
+    if name.isascii() and name.isdigit():
+        return int(name)
+    if name not in ids:
+        where = "/etc/passwd" if what == "owner" else "/etc/group"
+        raise BuildError(step, f"file {path}: {what} {name!r} is not in the image's {where}")
+    return ids[name]
+
+
+def write_files(
+    files: tuple[dict[str, Any], ...], root: Path, runner: Runner, *, step: str, protected: bool
+) -> None:
+    """Write `files` into the tree from the host; `protected`: refuse the paths and modes a
+    product manager may not use (spec.protected_file_problem), after symlinks are resolved."""
+    tree = Tree(root)
+    users, groups = tree.accounts()
+    for entry in files:
+        path, mode = entry["path"], int(entry["mode"], 8)
+        uid = _account_id(entry["owner"], users, "owner", path, step)
+        gid = _account_id(entry["group"], groups, "group", path, step)
+        refuse = (lambda real, mode=mode: protected_file_problem(real, mode)) if protected else None
+        try:
+            real = tree.write_file(
+                path, file_data(entry, step), mode=mode, uid=uid, gid=gid, refuse=refuse
+            )
+        except (TreePathError, OSError) as error:
+            raise BuildError(step, f"cannot write file {path}: {error}") from error
+        where = f" (at {real})" if real != path else ""
+        runner.reporter.log(
+            runner.mask(f"file {path}{where}: {entry['mode']} {entry['owner']}:{entry['group']}")
         )
+
+
+def unit_file_names(unit: str) -> set[str]:
+    """The files that can define `unit`: itself, and for name@instance.x also name@.x."""
+    if "@" not in unit:
+        return {unit}
+    prefix, _, rest = unit.partition("@")
+    return {unit, f"{prefix}@.{rest.rsplit('.', 1)[1]}"}
+
+
+def product_units(spec: BuildSpec) -> tuple[str, ...]:
+    """Services whose unit file is one of the blueprint's `files`: enabled once it is there."""
+    paths = {entry["path"] for entry in spec.files}
+    return tuple(
+        unit
+        for unit in spec.services
+        if any(
+            f"/{directory}/{name}" in paths
+            for directory in UNIT_DIRS
+            for name in unit_file_names(unit)
+        )
+    )
+
+
+def place_product_files(spec: BuildSpec, root: Path, runner: Runner) -> None:
+    """The last change to the tree: the blueprint's files, then the services they define.
+
+    systemctl --root runs the build host's systemctl on the tree: it reads unit files and makes
+    links inside the tree, and runs nothing of the tree.
+    """
+    write_files(spec.files, root, runner, step=FILES_STEP, protected=True)
+    units = product_units(spec)
+    if units:
+        runner.run(["systemctl", f"--root={root}", "enable", *units], step="services")
 
 
 def run_setup_commands(spec: BuildSpec, chroot: Chroot) -> None:
@@ -163,26 +225,25 @@ def run_setup_commands(spec: BuildSpec, chroot: Chroot) -> None:
 
 
 def unit_exists(root: Path, unit: str) -> bool:
-    name = unit
-    if "@" in unit:  # name@instance.service -> name@.service
-        prefix, _, rest = unit.partition("@")
-        name = f"{prefix}@.{rest.rsplit('.', 1)[1]}"
     return any(
         (root / directory / candidate).exists()
         for directory in UNIT_DIRS
-        for candidate in {unit, name}
+        for candidate in unit_file_names(unit)
     )
 
 
 def enable_services(spec: BuildSpec, chroot: Chroot) -> None:
-    missing = [unit for unit in spec.services if not unit_exists(chroot.root, unit)]
+    """Units of the tree; those defined by the blueprint's files are enabled after them."""
+    later = product_units(spec)
+    services = [unit for unit in spec.services if unit not in later]
+    missing = [unit for unit in services if not unit_exists(chroot.root, unit)]
     if missing:
         raise BuildError(
             "services",
             f"service(s) not found in the image: {', '.join(missing)} "
             "(no installed package provides that systemd unit; check the name and the packages)",
         )
-    units = [*ENGINE_SERVICES, *spec.services]
+    units = [*ENGINE_SERVICES, *services]
     chroot.run("systemctl", "enable", *units, step="services")
 
 
@@ -207,7 +268,7 @@ def customize(spec: BuildSpec, root: Path, chroot: Chroot, build_id: str) -> Non
     try:
         create_groups(spec, chroot)
         create_users(spec, chroot)
-        place_files(spec, chroot)
+        write_files(spec.build_files, root, chroot.runner, step=STEP, protected=False)
         run_setup_commands(spec, chroot)
         enable_services(spec, chroot)
         purge_buildtime(spec, chroot)

@@ -22,10 +22,10 @@ from .errors import BuildError
 from .options import EngineOptions
 from .report import Reporter, TeeReporter
 from .runner import Runner
-from .spec import BuildSpec
+from .secrets import is_secret_key, manifest_spec, secret_values
+from .spec import BUILDER_VERSION, BuildSpec
 
 STEPS = ("rootfs", "customize", "boot", "trim", "squashfs", "disk", "outputs")
-ENGINE_VERSION = "1"
 
 
 @dataclass
@@ -54,6 +54,56 @@ def default_system_ini(spec: BuildSpec, build_id: str) -> str:
         app_settings=settings,
         header=header,
     )
+
+
+def build_secrets(spec: BuildSpec, system_ini_text: str | None = None) -> list[str]:
+    """Values the build log must never show: the spec's secrets (secrets.py) and the secret
+    keys of the system.ini that goes onto the boot partition (the default Wi-Fi key)."""
+    from .device import system_ini
+
+    values = secret_values(spec.to_dict())
+    if system_ini_text:
+        parsed = system_ini.parse_ini(system_ini_text)
+        sections = [parsed.top, *parsed.sections.values()]
+        values += [
+            value
+            for keys in sections
+            for key, value in keys.items()
+            if is_secret_key(key) and len(value) >= 4
+        ]
+    return values
+
+
+def manifest_data(
+    spec: BuildSpec,
+    *,
+    build_id: str,
+    fat_uuid: str,
+    kernel_command_line: str,
+    sources: object,
+    packages: dict[str, dict[str, str]],
+    artifacts: list[Artifact],
+    timings: dict[str, float],
+) -> dict:
+    """manifest.json: what was built from what. Technicians download it, so the spec is the
+    scrubbed one (no password hashes, file contents, setup commands or secret defaults)."""
+    return {
+        "builder_version": BUILDER_VERSION,
+        "build": build_id,
+        "spec": manifest_spec(spec.to_dict()),
+        "spec_hash": spec.spec_hash(),
+        "fat_uuid": fat_uuid,
+        "kernel_command_line": kernel_command_line,
+        "sources": sources,
+        "packages": {name: p["version"] for name, p in sorted(packages.items())},
+        "installed_size_kib": {name: p["installed_kib"] for name, p in sorted(packages.items())},
+        "artifacts": [
+            {"kind": a.kind, "name": a.path.name, "size": a.size, "sha256": a.sha256}
+            for a in artifacts
+        ],
+        "timings": timings,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
 
 
 def readme_text(spec: BuildSpec, build_id: str) -> str:
@@ -110,8 +160,8 @@ def build(
     stage.mkdir()
     tee = TeeReporter(reporter, stage / "build.log")
     runner = Runner(tee, default_timeout=options.command_timeout)
-    for user in spec.users:
-        runner.add_secret(user.get("password_hash") or "")
+    runner.add_secrets(build_secrets(spec, system_ini))
+    tee.mask = runner.mask
     root = workdir / "root"
     chroot = Chroot(root, runner)
     build_id = options.build_id
@@ -141,6 +191,9 @@ def build(
 
     def do_squashfs() -> None:
         packages.update(assemble.installed_packages(root, runner))
+        # Last change to the tree, after every command that runs in it (setup commands,
+        # services, purges, update-initramfs, trim) and after the package list is read.
+        customize.place_product_files(spec, root, runner)
         assemble.write_metadata(spec, root, build_id, packages)
         assemble.make_squashfs(spec, root, system_img, runner)
         tee.log(f"system.img: {system_img.stat().st_size / 2**20:.1f} MiB")
@@ -193,25 +246,16 @@ def build(
             Artifact(kind, path, path.stat().st_size, assemble.sha256_file(path))
             for kind, path in produced
         ]
-        manifest = {
-            "engine_version": ENGINE_VERSION,
-            "build": build_id,
-            "spec": spec.to_dict(),
-            "spec_hash": spec.spec_hash(),
-            "fat_uuid": bootchain.fat_uuid(volume_id),
-            "kernel_command_line": bootchain.kernel_command_line(spec),
-            "sources": rootfs.sources_lines(spec, options),
-            "packages": {name: p["version"] for name, p in sorted(packages.items())},
-            "installed_size_kib": {
-                name: p["installed_kib"] for name, p in sorted(packages.items())
-            },
-            "artifacts": [
-                {"kind": a.kind, "name": a.path.name, "size": a.size, "sha256": a.sha256}
-                for a in artifacts
-            ],
-            "timings": timings,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        }
+        manifest = manifest_data(
+            spec,
+            build_id=build_id,
+            fat_uuid=bootchain.fat_uuid(volume_id),
+            kernel_command_line=bootchain.kernel_command_line(spec),
+            sources=rootfs.sources_lines(spec, options),
+            packages=packages,
+            artifacts=artifacts,
+            timings=timings,
+        )
         manifest_path = assemble.write_manifest(stage / "manifest.json", manifest)
         tee.log(f"build finished: {sum(timings.values()):.0f} s in steps")
         tee.close()

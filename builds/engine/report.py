@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol, TextIO
 
@@ -53,9 +54,13 @@ class ConsoleReporter:
 class TeeReporter:
     """Forwards to the caller's reporter and keeps build.log, which ships with the artifacts."""
 
-    def __init__(self, inner: Reporter, log_path: Path) -> None:
+    def __init__(
+        self, inner: Reporter, log_path: Path, mask: Callable[[str], str] | None = None
+    ) -> None:
         self.inner = inner
         self.log_path = log_path
+        # Every line the engine logs passes here, the runner's and the steps' own alike.
+        self.mask = mask or (lambda line: line)
         self._file = log_path.open("a", encoding="utf-8", errors="replace")
 
     def step(self, name: str, index: int, total: int) -> None:
@@ -63,6 +68,7 @@ class TeeReporter:
         self.inner.step(name, index, total)
 
     def log(self, line: str) -> None:
+        line = self.mask(line)
         self._write(line)
         self.inner.log(line)
 

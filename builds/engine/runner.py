@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import collections
 import os
-import re
 import shlex
 import signal
 import subprocess
@@ -21,23 +20,11 @@ from pathlib import Path
 
 from .errors import BuildError
 from .report import Reporter
+from .secrets import MASK, mask_secrets
 
-MASK = "********"
-# crypt(3) hashes ($1$, $5$, $6$, $y$, $2b$, $gy$, $7$ ...) anywhere in a line.
-CRYPT_HASH_RE = re.compile(r"\$(?:1|2[abxy]?|5|6|7|y|gy|sha1|md5)\$[^\s'\":;]+")
-# key=value secrets as they appear in system.ini or wpa/networkd files.
-SECRET_ASSIGNMENT_RE = re.compile(
-    r"(?i)\b(wifi_key|psk|password|passphrase|secret)(\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|\S+)"
-)
+__all__ = ["MASK", "CommandResult", "Runner", "mask_secrets"]
+
 TAIL_LINES = 40
-
-
-def mask_secrets(text: str, secrets: Iterable[str] = ()) -> str:
-    """Hide password hashes, Wi-Fi keys and any explicitly named secret values."""
-    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
-        text = text.replace(secret, MASK)
-    text = CRYPT_HASH_RE.sub(MASK, text)
-    return SECRET_ASSIGNMENT_RE.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
 
 
 @dataclass
@@ -62,6 +49,10 @@ class Runner:
     def add_secret(self, value: str) -> None:
         if value:
             self.secrets.add(value)
+
+    def add_secrets(self, values: Iterable[str]) -> None:
+        for value in values:
+            self.add_secret(value)
 
     def mask(self, text: str) -> str:
         return mask_secrets(text, self.secrets)

@@ -22,6 +22,10 @@ PARTITION_TABLES = ("gpt", "mbr")
 OUTPUT_FORMATS = ("raw", "zst", "xz", "qcow2")
 COMPRESSIONS = ("xz", "gzip")
 SETTING_TYPES = ("string", "int", "bool", "choice")  # as system_ini.AppSetting
+# Part of every cache key: bump whenever image contents or metadata change, so specs built
+# before the change are built again instead of reusing old artifacts (2: manifests without
+# secrets).
+BUILDER_VERSION = "2"
 
 # Debian policy 5.6.1: lower case, digits, + - . ; at least two characters, starts alphanumeric.
 PACKAGE_RE = re.compile(r"^[a-z0-9][a-z0-9+.\-]+$")
@@ -31,10 +35,33 @@ UNIT_RE = re.compile(
     r"(service|socket|timer|target|path|mount|automount|swap|slice)$"
 )
 ACCOUNT_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+# A file's owner or group: an account of the image (packages' own, e.g. Debian-exim) or an id.
+FILE_OWNER_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}$")
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 # crypt(3) hashes only ($id$...); "!" / "*" / "" mean locked or no password.
 CRYPT_RE = re.compile(r"^(\$[0-9a-z]+\$[^\s:]+|[!*]?)$")
 FORBIDDEN_FILE_ROOTS = ("/proc", "/sys", "/dev", "/run")
+# What a product manager's `files` may not replace: the account files (and their "-" backups)
+# and the appliance's own code, units and boot scripts (customize.install_device_files and
+# bootchain write them). `build_files` (setup-commands permission) may.
+ACCOUNT_FILES = ("/etc/passwd", "/etc/shadow", "/etc/group", "/etc/gshadow")
+PROTECTED_FILES = frozenset(
+    {
+        *ACCOUNT_FILES,
+        *(f"{path}-" for path in ACCOUNT_FILES),
+        "/usr/sbin/policy-rc.d",
+        "/etc/initramfs-tools/scripts/genpack",
+        "/etc/initramfs-tools/hooks/genpack",
+        "/etc/initramfs-tools/conf.d/genpack.conf",
+    }
+)
+PROTECTED_FILE_ROOTS = ("/usr/lib/genpack", "/.genpack")
+# A unit (or its drop-in directory) named genpack-* in any systemd unit directory would
+# replace or override one of the appliance's own units.
+SYSTEMD_UNIT_DIRS = ("/etc/systemd/system", "/usr/lib/systemd/system", "/run/systemd/system")
+# Merged /usr: /bin, /sbin and /lib are symlinks into /usr, so /lib/x is /usr/lib/x.
+MERGED_USR_DIRS = ("/bin", "/sbin", "/lib", "/lib64")
+SPECIAL_MODE_BITS = 0o6000  # setuid, setgid
 
 USER_DEFAULTS: dict[str, Any] = {
     "uid": None,
@@ -99,6 +126,8 @@ class BuildSpec:
     groups: tuple[dict[str, Any], ...] = ()
     users: tuple[dict[str, Any], ...] = ()
     files: tuple[dict[str, Any], ...] = ()
+    # Files the setup commands need: placed before they run (same permission as the commands).
+    build_files: tuple[dict[str, Any], ...] = ()
     setup_commands: tuple[str, ...] = ()
     settings: tuple[dict[str, Any], ...] = ()
     compression: str = "xz"
@@ -124,9 +153,11 @@ class BuildSpec:
     def canonical_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
-    def spec_hash(self) -> str:
-        """SHA-256 of the canonical JSON; only meaningful on a normalised spec."""
-        return hashlib.sha256(self.canonical_json().encode("utf-8")).hexdigest()
+    def spec_hash(self, builder_version: str = BUILDER_VERSION) -> str:
+        """SHA-256 of the builder version and the canonical JSON: the cache key. Only
+        meaningful on a normalised spec."""
+        keyed = f"genpack-builder {builder_version}\n{self.canonical_json()}"
+        return hashlib.sha256(keyed.encode("utf-8")).hexdigest()
 
     def all_packages(self) -> tuple[str, ...]:
         """Packages the profile and blueprint ask for (the engine adds its own boot needs)."""
@@ -197,7 +228,8 @@ class BuildSpec:
             setup_commands=tuple(self.setup_commands),
             groups=_normalise_groups(self.groups),
             users=_normalise_users(self.users),
-            files=_normalise_files(self.files),
+            files=_normalise_files(self.files, "files", protected=True),
+            build_files=_normalise_files(self.build_files, "build_files", protected=False),
             settings=_normalise_settings(self.settings),
             **package_fields,
         )
@@ -276,41 +308,65 @@ def _normalise_users(users: Any) -> tuple[dict[str, Any], ...]:
     return tuple(result[name] for name in sorted(result))
 
 
-def _normalise_files(files: Any) -> tuple[dict[str, Any], ...]:
+def protected_file_problem(path: str, mode: int = 0) -> str | None:
+    """Why a product manager's file may not be placed at `path` with `mode`, or None."""
+    if mode & SPECIAL_MODE_BITS:
+        return f"{path}: setuid/setgid modes are not allowed (mode {mode:04o})"
+    usr_path = path
+    for directory in MERGED_USR_DIRS:
+        if path.startswith(directory + "/"):
+            usr_path = "/usr" + path
+    if usr_path in PROTECTED_FILES or any(
+        usr_path == root or usr_path.startswith(root + "/") for root in PROTECTED_FILE_ROOTS
+    ):
+        return f"{path} belongs to the appliance's accounts or its own code and cannot be replaced"
+    if any(usr_path.startswith(directory + "/genpack-") for directory in SYSTEMD_UNIT_DIRS):
+        return f"{path} would replace or override one of the appliance's own units"
+    return None
+
+
+def file_mode(mode: Any, path: str, field_name: str = "files") -> str:
+    """'0644' from '644', '0644' or 0o644; SpecError if it is not an octal mode."""
+    if isinstance(mode, int) and not isinstance(mode, bool):
+        mode = f"{mode:04o}"
+    if not isinstance(mode, str) or not re.fullmatch(r"0?[0-7]{3,4}", mode):
+        raise SpecError(f"{field_name}: {path} mode {mode!r} must be octal like '0644'")
+    return mode.zfill(4)
+
+
+def _normalise_files(files: Any, field_name: str, *, protected: bool) -> tuple[dict[str, Any], ...]:
     result: dict[str, dict[str, Any]] = {}
     for raw in files or ():
         if not isinstance(raw, dict):
-            raise SpecError(f"files: expected an object, got {raw!r}")
+            raise SpecError(f"{field_name}: expected an object, got {raw!r}")
         unknown = set(raw) - {"path", "mode", "owner", "group", "content", "content_b64"}
         if unknown:
-            raise SpecError(f"files: unknown field(s) {', '.join(sorted(unknown))}")
+            raise SpecError(f"{field_name}: unknown field(s) {', '.join(sorted(unknown))}")
         path = raw.get("path")
         if not isinstance(path, str) or not path.startswith("/") or path.endswith("/"):
-            raise SpecError(f"files: path {path!r} must be an absolute file path")
+            raise SpecError(f"{field_name}: path {path!r} must be an absolute file path")
         parts = path.split("/")
         if ".." in parts or "." in parts or "" in parts[1:]:
-            raise SpecError(f"files: path {path!r} must not contain '..', '.' or '//'")
+            raise SpecError(f"{field_name}: path {path!r} must not contain '..', '.' or '//'")
         if any(path == root or path.startswith(root + "/") for root in FORBIDDEN_FILE_ROOTS):
-            raise SpecError(f"files: {path} is under {', '.join(FORBIDDEN_FILE_ROOTS)}")
+            raise SpecError(f"{field_name}: {path} is under {', '.join(FORBIDDEN_FILE_ROOTS)}")
         has_text, has_b64 = "content" in raw, "content_b64" in raw
         if has_text == has_b64:
-            raise SpecError(f"files: {path} needs exactly one of 'content' or 'content_b64'")
-        mode = raw.get("mode", "0644")
-        if isinstance(mode, int):
-            mode = f"{mode:04o}"
-        if not isinstance(mode, str) or not re.match(r"^0?[0-7]{3,4}$", mode):
-            raise SpecError(f"files: {path} mode {mode!r} must be octal like '0644'")
-        entry = {
-            "path": path,
-            "mode": mode.zfill(4),
-            "owner": raw.get("owner", "root"),
-            "group": raw.get("group", raw.get("owner", "root")),
-        }
+            raise SpecError(f"{field_name}: {path} needs exactly one of 'content' or 'content_b64'")
+        mode = file_mode(raw.get("mode", "0644"), path, field_name)
+        if protected and (problem := protected_file_problem(path, int(mode, 8))):
+            raise SpecError(f"{field_name}: {problem}")
+        owner = raw.get("owner", "root")
+        group = raw.get("group", owner)
+        for what, value in (("owner", owner), ("group", group)):
+            if not isinstance(value, str) or not FILE_OWNER_RE.match(value):
+                raise SpecError(f"{field_name}: {path} {what} {value!r} is not an account name")
+        entry = {"path": path, "mode": mode, "owner": owner, "group": group}
         entry["content" if has_text else "content_b64"] = raw[
             "content" if has_text else "content_b64"
         ]
         if path in result:
-            raise SpecError(f"files: {path} is listed twice")
+            raise SpecError(f"{field_name}: {path} is listed twice")
         result[path] = entry
     return tuple(result[path] for path in sorted(result))
 

@@ -1,17 +1,48 @@
-// Live build log: ask only for the bytes after what we already have, keep the view at the
-// bottom while the reader is there, and let the server's 286 stop the polling.
-document.addEventListener("htmx:configRequest", (event) => {
-  const log = event.detail.elt;
-  if (log.id === "build-log") event.detail.parameters.offset = log.dataset.offset;
-});
-document.addEventListener("htmx:beforeSwap", (event) => {
-  const log = event.detail.elt;
-  if (log.id !== "build-log") return;
-  log.dataset.atBottom = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
-  const next = event.detail.xhr.getResponseHeader("X-Log-Offset");
-  if (next) log.dataset.offset = next;
-});
-document.addEventListener("htmx:afterSwap", (event) => {
-  const log = event.detail.elt;
-  if (log.id === "build-log" && log.dataset.atBottom === "true") log.scrollTop = log.scrollHeight;
-});
+// Live build log. The log is text a build wrote, and builds echo what product managers typed
+// (file paths, comments): it is only ever added as a text node, never parsed as HTML.
+// We ask for the bytes after those we already have (X-Log-Offset), keep the view at the
+// bottom while the reader is there, and stop once the server says the log is complete.
+(() => {
+  const POLL_MS = 2000;
+
+  function follow(pane) {
+    let offset = Number(pane.dataset.offset) || 0;
+
+    async function poll() {
+      let response;
+      try {
+        response = await fetch(`${pane.dataset.logUrl}?offset=${offset}`, {
+          credentials: "same-origin",
+          headers: { Accept: "text/plain" },
+        });
+      } catch {
+        setTimeout(poll, POLL_MS); // the network blinked: try again later
+        return;
+      }
+      if (response.status >= 400) {
+        // Gone or not ours to see: asking again will not change that. A server error may pass.
+        if (response.status >= 500) setTimeout(poll, POLL_MS);
+        return;
+      }
+      const text = await response.text();
+      const atBottom = pane.scrollTop + pane.clientHeight >= pane.scrollHeight - 4;
+      if (text) pane.append(document.createTextNode(text));
+      if (atBottom) pane.scrollTop = pane.scrollHeight;
+      const next = Number(response.headers.get("X-Log-Offset"));
+      const moved = Number.isFinite(next) && next > offset;
+      if (moved) offset = next;
+      pane.dataset.offset = String(offset);
+      if (response.status === 286 || response.headers.get("X-Log-Complete")) return;
+      // Something arrived, so more may be waiting (a long log comes in chunks): ask again now.
+      setTimeout(poll, moved ? 0 : POLL_MS);
+    }
+
+    poll();
+  }
+
+  function start() {
+    document.querySelectorAll("pre[data-log-url]").forEach(follow);
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();

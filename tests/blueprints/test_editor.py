@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import html
 import json
 
 import pytest
 from django.test import Client
 
+from blueprints.json5_io import blueprint_dump
 from blueprints.models import Blueprint
 from tests.blueprints.conftest import section_post
 
@@ -194,6 +196,91 @@ def test_files_refuse_paths_under_proc(product_manager, kiosk) -> None:
     assert _latest(kiosk)["files"] == [
         {"path": "/etc/kiosk/url", "mode": "0644", "owner": "root", "content": "https://shop\n"}
     ]
+
+
+@pytest.mark.parametrize(
+    ("path", "mode", "words"),
+    [
+        ("/etc/shadow", "0640", "system's accounts"),
+        ("/etc/passwd-", "0644", "system's accounts"),
+        ("/etc/gshadow", "0640", "system's accounts"),
+        ("/usr/lib/genpack/agent.py", "0755", "appliance's own programs"),
+        ("/etc/initramfs-tools/hooks/genpack", "0755", "appliance's own programs"),
+        ("/usr/sbin/policy-rc.d", "0755", "appliance's own programs"),
+        ("/etc/systemd/system/genpack-agent.service", "0644", "appliance's own programs"),
+        ("/usr/local/bin/rootshell", "4755", "setuid and setgid"),
+        ("/usr/local/bin/rootshell", "2755", "setuid and setgid"),
+    ],
+)
+def test_files_refuse_account_files_appliance_code_and_setuid(
+    product_manager, kiosk, path: str, mode: str, words: str
+) -> None:
+    response = section_post(
+        product_manager,
+        kiosk,
+        "files",
+        {"path": path, "mode": mode, "owner": "root", "content": "x"},
+    )
+    assert response.status_code == 200
+    assert words in html.unescape(response.content.decode())
+    assert "files" not in _latest(kiosk)
+
+
+@pytest.mark.parametrize(
+    "layer",
+    [
+        lambda files: {"files": files},
+        lambda files: {"arch": {"amd64": {"files": files}}},
+        lambda files: {"variants": {"demo": {"files": files}}},
+    ],
+)
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"path": "/etc/shadow", "content": "root::0:0:99999:7:::"},
+        {"path": "/lib/genpack/agent.py", "content": "x"},
+        {"path": "/usr/local/bin/x", "content": "x", "mode": "6755"},
+    ],
+)
+def test_json5_refuses_account_files_appliance_code_and_setuid(
+    admin_client_role, kiosk, layer, entry: dict
+) -> None:
+    """Refused in the shared checks, so for everyone and on every path (here the source editor,
+    by an admin: even the permission to run setup commands does not make `files` build files)."""
+    kiosk.refresh_from_db()
+    source = blueprint_dump({**_latest(kiosk), **layer([entry])})
+    response = admin_client_role.post(
+        "/blueprints/kiosk/edit/json5/", {"source": source, "based_on": 1}
+    )
+    assert response.status_code == 200
+    assert response.context["form"].errors["source"]
+    assert _latest(kiosk).get("files") is None and kiosk.revisions.count() == 1
+
+
+def test_admin_adds_and_removes_a_build_file_in_advanced(admin_client_role, kiosk) -> None:
+    response = section_post(
+        admin_client_role,
+        kiosk,
+        "advanced",
+        {
+            "form": "build_file",
+            "path": "/usr/local/bin/helper",
+            "mode": "4755",
+            "owner": "root",
+            "content": "#!/bin/sh\n",
+        },
+    )
+    assert "Saved: Set build file /usr/local/bin/helper" in response.content.decode()
+    assert _latest(kiosk)["build_files"] == [
+        {"path": "/usr/local/bin/helper", "mode": "4755", "owner": "root", "content": "#!/bin/sh\n"}
+    ]
+    assert (
+        "/usr/local/bin/helper" in admin_client_role.get("/blueprints/kiosk/edit/").content.decode()
+    )
+    section_post(
+        admin_client_role, kiosk, "advanced", {"remove_build_file": "/usr/local/bin/helper"}
+    )
+    assert "build_files" not in _latest(kiosk)
 
 
 def test_custom_setting_appears_in_the_preview(product_manager, kiosk) -> None:

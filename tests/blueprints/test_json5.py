@@ -53,6 +53,16 @@ def test_export_then_import_gives_the_same_blueprint(product_manager: Client, se
     assert imported == {**original.latest_revision.data, "name": "kiosk-copy"}
 
 
+@pytest.mark.parametrize("revision", ["²", "\u0661", "99999999999999999999", "9" * 5000, "-1", "x"])
+def test_export_of_a_revision_that_is_not_a_number_is_not_found(
+    product_manager: Client, seeded: None, revision: str
+) -> None:
+    blueprint_import(source=GENPACK_JSON5, author=None)
+    response = product_manager.get("/blueprints/kiosk/export/", {"revision": revision})
+    assert response.status_code == 404
+    assert product_manager.get("/blueprints/kiosk/export/", {"revision": "1"}).status_code == 200
+
+
 def test_dump_and_parse_round_trip_exactly(seeded: None) -> None:
     data = blueprint_parse(GENPACK_JSON5).data
     assert blueprint_parse(blueprint_dump(data)).data == data

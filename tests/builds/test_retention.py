@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import time
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 
 from blueprints.services import blueprint_update
 from builds import paths
 from builds.models import Build
+from builds.retention import builds_retention
 from builds.services import (
     ProducedFile,
     build_claim,
@@ -80,3 +84,56 @@ def test_a_kept_cache_hit_keeps_the_files_it_points_at(kvm) -> None:
     assert hit.cache_hit_of == first
     call_command("builds_retention", verbosity=0)
     assert first.artifacts.exists()
+
+
+def _cache_hit_row(source: Build) -> Build:
+    """A cache-hit row as earlier clicks left them (one per click, before they were shared)."""
+    return Build.objects.create(
+        revision=source.revision,
+        profile=source.profile,
+        spec=source.spec,
+        spec_hash=source.spec_hash,
+        state=Build.State.SUCCEEDED,
+        cache_hit_of=source,
+        started_at=timezone.now(),
+        finished_at=timezone.now(),
+    )
+
+
+def test_cache_hits_count_as_their_source_so_clicks_never_evict_older_builds(
+    kvm, django_capture_on_commit_callbacks
+) -> None:
+    blueprint = make_blueprint("kiosk")
+    older = _built(blueprint, kvm, "1.0")
+    newer = _built(blueprint, kvm, "1.1")
+    for _ in range(3):
+        _cache_hit_row(newer)
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("builds_retention", verbosity=0)
+    # Two builds own files and two are kept (GENPACK_KEEP_SUCCESSFUL = 2): both stay.
+    assert older.artifacts.exists() and paths.build_artifacts_dir(older.pk).exists()
+    assert newer.artifacts.exists()
+
+
+def test_a_released_cache_hit_keeps_its_source_past_the_last_n(kvm) -> None:
+    blueprint = make_blueprint("kiosk")
+    source = _built(blueprint, kvm, "1.0")
+    hit = _cache_hit_row(source)
+    build_release(build=hit)
+    for n in range(3):
+        _built(blueprint, kvm, f"2.{n}")
+    call_command("builds_retention", verbosity=0)
+    assert source.artifacts.exists()
+
+
+def test_personalised_copies_left_by_a_crash_are_swept_after_an_hour() -> None:
+    directory = paths.personal_dir()
+    directory.mkdir(parents=True)
+    stale, fresh = directory / "stale.img", directory / "fresh.img"
+    stale.write_bytes(b"left by a crash")
+    fresh.write_bytes(b"being downloaded")
+    two_hours_ago = time.time() - 2 * 3600
+    os.utime(stale, (two_hours_ago, two_hours_ago))
+    result = builds_retention()
+    assert result["personal_copies_removed"] == 1
+    assert not stale.exists() and fresh.exists()

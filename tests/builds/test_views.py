@@ -61,6 +61,21 @@ def test_bad_offset_is_read_from_the_start(product_manager: Client, kvm) -> None
     assert response.status_code == 200 and response["X-Log-Offset"] == "0"
 
 
+@pytest.mark.parametrize("offset", ["99999999999999999999", "9" * 5000, "²", "-3"])
+def test_an_offset_past_the_end_or_not_a_number_never_fails(
+    product_manager: Client, kvm, offset: str
+) -> None:
+    build = build_enqueue(
+        revision=make_blueprint("kiosk").latest_revision, profile=kvm, requested_by=None
+    )
+    log = paths.build_log_path(build.pk)
+    log.parent.mkdir(parents=True)
+    log.write_text("line\n")
+    response = product_manager.get(f"/builds/{build.pk}/log/", {"offset": offset})
+    assert response.status_code == 200
+    assert response["X-Log-Offset"] in ("0", "5")  # the start, or clamped to the end
+
+
 def test_technicians_see_and_download_only_released_builds(
     product_manager: Client,
     technician: Client,
@@ -75,6 +90,27 @@ def test_technicians_see_and_download_only_released_builds(
     assert technician.get(f"/builds/{build.pk}/").status_code == 200
     download = technician.get(url)
     assert b"".join(download.streaming_content) == b"image"
+
+
+def test_a_released_cache_hit_shows_its_log_through_itself_and_hides_the_unreleased_source(
+    product_manager: Client, technician: Client, kvm
+) -> None:
+    original = _succeeded(kvm)
+    log = paths.build_log_path(original.pk)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text("== artifacts published\n")
+    hit = build_enqueue(revision=original.revision, profile=kvm, requested_by=None)
+    assert hit.cache_hit_of == original
+    product_manager.post(f"/builds/{hit.pk}/release/")
+    page = technician.get(f"/builds/{hit.pk}/").content.decode()
+    assert f'data-log-url="/builds/{hit.pk}/log/"' in page
+    assert f"/builds/{original.pk}/" not in page  # neither the log nor a "reused" link
+    assert "earlier build" in page
+    assert technician.get(f"/builds/{original.pk}/").status_code == 404
+    shown = technician.get(f"/builds/{hit.pk}/log/", HTTP_HX_REQUEST="true")
+    assert shown.status_code == 286 and shown.content == b"== artifacts published\n"
+    pm_page = product_manager.get(f"/builds/{hit.pk}/").content.decode()
+    assert f'<a href="/builds/{original.pk}/">build #{original.pk}</a>' in pm_page
 
 
 def test_range_beyond_the_end_is_refused(product_manager: Client, kvm) -> None:
@@ -150,3 +186,39 @@ def test_personalised_download_carries_the_device_settings(
     published = paths.artifacts_root() / build.artifacts.get(kind="disk-raw").path
     assert hashlib.sha256(published.read_bytes()).hexdigest() == digest  # original untouched
     assert not list((paths.artifacts_root() / "personal").iterdir())  # copy deleted
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        {"hostname": "dev-07\nfactory_reset=yes"},
+        {"hostname": "dev-07", "locale": "en_US.UTF-8\u2028"},
+        {
+            "hostname": "dev-07",
+            "network": "static",
+            "ip_address": "10.1.1.5/24",
+            "dns": "10.1.1.1\r",
+        },
+    ],
+)
+def test_personalised_download_refuses_a_line_break_in_a_field(
+    product_manager: Client, kvm, typed: dict
+) -> None:
+    from tests.images import small_disk_image
+
+    build = build_enqueue(
+        revision=make_blueprint("kiosk").latest_revision, profile=kvm, requested_by=None
+    )
+    build_claim(build_id=build.pk, worker="w", task_id="t")
+    staging = paths.build_staging_dir(build.pk)
+    staging.mkdir(parents=True)
+    image = small_disk_image(staging, "kiosk.img")
+    digest = hashlib.sha256(image.read_bytes()).hexdigest()
+    produced = ProducedFile("disk-raw", "kiosk.img", image.stat().st_size, digest)
+    build_publish(build_id=build.pk, staging=staging, files=[produced])
+    response = product_manager.post(
+        f"/builds/{build.pk}/personalise/", {"network": "dhcp", **typed}
+    )
+    assert response.status_code == 200
+    assert "Content-Disposition" not in response  # the form again, not an image
+    assert "line break" in response.content.decode()

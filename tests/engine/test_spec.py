@@ -79,3 +79,61 @@ def test_users_get_defaults_and_sorted_groups() -> None:
     assert user["home"] == "/home/kiosk"
     assert user["additional_groups"] == ("audio", "video")
     assert user["password_hash"] is None
+
+
+PROTECTED = [
+    "/etc/shadow",
+    "/etc/passwd",
+    "/etc/group",
+    "/etc/gshadow",
+    "/etc/shadow-",
+    "/usr/lib/genpack/agent.py",
+    "/lib/genpack/agent.py",
+    "/usr/lib/systemd/system/genpack-agent.service",
+    "/etc/systemd/system/genpack-agent.service.d/override.conf",
+    "/etc/initramfs-tools/hooks/genpack",
+    "/etc/initramfs-tools/scripts/genpack",
+    "/usr/sbin/policy-rc.d",
+    "/sbin/policy-rc.d",
+    "/.genpack/build",
+]
+
+
+@pytest.mark.parametrize("path", PROTECTED)
+def test_files_may_not_replace_accounts_or_the_appliances_code(path: str) -> None:
+    with pytest.raises(SpecError, match=r"cannot be replaced|appliance's own units"):
+        spec(files=[{"path": path, "content": "x"}]).normalise()
+
+
+@pytest.mark.parametrize("mode", ["4755", "2755", "6755", "04711", 0o4755])
+def test_files_may_not_be_setuid_or_setgid(mode: object) -> None:
+    with pytest.raises(SpecError, match="setuid/setgid"):
+        spec(files=[{"path": "/usr/local/bin/x", "content": "x", "mode": mode}]).normalise()
+
+
+def test_build_files_may_use_protected_paths_and_modes() -> None:
+    normalised = spec(
+        build_files=[
+            {"path": "/etc/shadow", "content": "x"},
+            {"path": "/usr/local/bin/x", "content": "x", "mode": "4755"},
+        ]
+    ).normalise()
+    assert [f["path"] for f in normalised.build_files] == ["/etc/shadow", "/usr/local/bin/x"]
+    assert normalised.build_files[1]["mode"] == "4755"
+
+
+def test_ordinary_files_and_sticky_bit_are_fine() -> None:
+    normalised = spec(
+        files=[
+            {"path": "/etc/kiosk.conf", "content": "x"},
+            {"path": "/etc/systemd/system/kiosk.service", "content": "x"},
+            {"path": "/etc/genpack-notes.txt", "content": "x", "mode": "1644"},
+        ]
+    ).normalise()
+    assert len(normalised.files) == 3
+
+
+@pytest.mark.parametrize("mode", ["0644\n", "٠٦٤٤", "99999", True])
+def test_file_mode_must_be_plain_octal(mode: object) -> None:
+    with pytest.raises(SpecError, match="octal"):
+        spec(files=[{"path": "/etc/x", "content": "x", "mode": mode}]).normalise()

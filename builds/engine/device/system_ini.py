@@ -45,8 +45,10 @@ __all__ = [
     "parse_status_report",
     "render_system_ini",
     "rewrite_setting",
+    "single_line_problem",
     "status_report",
     "validate_system_ini",
+    "validate_values",
 ]
 
 # Written next to system.ini on the boot partition; named so it sorts beside it in Explorer.
@@ -57,6 +59,7 @@ SECRET_MASK = "********"
 NETWORK_KEYS = ("ip_address", "ip_gateway", "dns", "interface")
 WIFI_KEYS = ("wifi_ssid", "wifi_key", "wifi_country")
 BOOL_KEYS = ("autologin", "factory_reset", "debug")
+LIST_KEYS = ("ssh_pubkey", "dns", "ntp")
 KNOWN_KEYS = (
     "hostname",
     "timezone",
@@ -73,16 +76,22 @@ APP_SETTING_TYPES = frozenset({"string", "int", "bool", "choice"})
 _MAX_PROBLEMS = 50
 _TRUE_WORDS = frozenset({"1", "yes", "true", "on"})
 _FALSE_WORDS = frozenset({"0", "no", "false", "off"})
+# Substrings of a key name (lowercased, "-" read as "_") that make its value a secret; the
+# one list for system.ini, blueprint pages, manifests and build logs (builds/engine/secrets.py).
 _SECRET_WORDS = (
     "password",
     "passwd",
+    "pwd",
     "secret",
     "token",
     "passphrase",
     "private",
     "api_key",
     "apikey",
+    "access_key",
+    "auth_key",
     "credential",
+    "psk",
 )
 
 _NAME = r"[A-Za-z0-9_][A-Za-z0-9_.\-]*"
@@ -99,6 +108,12 @@ _LOCALE_RE = re.compile(
 _HEX64_RE = re.compile(r"[0-9A-Fa-f]{64}\Z")
 _INT_RE = re.compile(r"[+-]?[0-9]+\Z")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+# What may never sit inside a value: every character some reader takes for a line end
+# (CR, LF and all that str.splitlines() splits on: VT, FF, FS, GS, RS, NEL, U+2028, U+2029),
+# the other C0/C1 controls, DEL and NUL, and lone surrogates (which cannot be written as UTF-8).
+# A value holding one could end its line early and start another setting.
+_LINE_BREAK_RE = re.compile("[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
+_UNSAFE_RE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 _LIST_SPLIT_RE = re.compile(r"[\s,]+")
 
 # Key type -> number of length-prefixed strings in its blob (the type name included).
@@ -135,7 +150,7 @@ _COUNTRY_CODES = frozenset(_COUNTRY_CODES_TEXT.split())
 
 def is_secret_key(key: str) -> bool:
     """True for keys whose value must never be shown (``wifi_key``, ``app.db_password``...)."""
-    name = key.lower().rsplit(".", 1)[-1]
+    name = key.lower().rsplit(".", 1)[-1].replace("-", "_")
     return name == "wifi_key" or any(word in name for word in _SECRET_WORDS)
 
 
@@ -389,6 +404,31 @@ class _Invalid(ValueError):
     """A value was rejected; ``str(exc)`` is the reason shown to a technician."""
 
 
+def single_line_problem(text: str) -> str | None:
+    """Why ``text`` cannot be (part of) one value line of system.ini, or ``None`` if it can.
+
+    Names the offending character by its code, never the text itself (it may be a secret).
+    """
+    match = _UNSAFE_RE.search(text)
+    if match is None:
+        return None
+    char = match.group()
+    if _LINE_BREAK_RE.match(char):
+        what = "a line break"
+    elif "\ud800" <= char <= "\udfff":
+        what = "a broken character"
+    else:
+        what = "a control character"
+    return f"contains {what} (U+{ord(char):04X}); it must be a single line of plain text"
+
+
+def _require_one_line(text: str) -> str:
+    problem = single_line_problem(text)
+    if problem:
+        raise _Invalid(problem)
+    return text
+
+
 def _parse_bool(value: str) -> bool:
     word = value.strip().lower()
     if word in _TRUE_WORDS:
@@ -422,6 +462,14 @@ class AppSetting:
             raise ValueError(f"setting type {self.type!r}: use one of {sorted(APP_SETTING_TYPES)}")
         if self.type == "choice" and not self.choices:
             raise ValueError(f"setting {self.section}.{self.key}: a choice needs choices")
+        for choice in self.choices:
+            # A choice is a value the file may hold, so the same one-line rule applies.
+            problem = single_line_problem(str(choice))
+            if problem or not str(choice).strip():
+                raise ValueError(
+                    f"setting {self.section}.{self.key}: choice {_snippet(str(choice))!r} "
+                    f"{problem or 'is empty'}"
+                )
         # Frozen dataclass: normalise through object.__setattr__ once, at construction.
         object.__setattr__(self, "section", self.section.lower())
         object.__setattr__(self, "key", self.key.lower())
@@ -432,12 +480,11 @@ class AppSetting:
         if self.default is None:
             return None
         # Blueprints may store defaults typed (8080, True) or as text ("8080", "yes").
-        if isinstance(self.default, bool):
-            text = "yes" if self.default else "no"
-        else:
-            text = str(self.default)
+        default = self.default
+        if not isinstance(default, (bool, int, str)):
+            default = str(default)
         try:
-            return self.coerce(text)
+            return self.check(default)
         except _Invalid as exc:
             raise ValueError(f"default of {self.name}: {exc}") from None
 
@@ -470,9 +517,30 @@ class AppSetting:
                 if choice.lower() == value.lower():
                     return choice
             raise _Invalid(f"{shown} is not one of: {', '.join(self.choices)}")
-        if _CONTROL_RE.search(value):
-            raise _Invalid("must be a single line of plain text")
-        return value
+        return _require_one_line(value)
+
+    def check(self, value: object) -> object:
+        """Like :meth:`coerce`, for a value given as data (the web's case) rather than text.
+
+        Text is coerced after the one-line check, without spaces at its edges (as the device
+        reads it); a bool or a whole number is taken as it is when the type fits. Raises a
+        ``ValueError`` whose message is the reason.
+        """
+        if isinstance(value, bool):
+            if self.type == "bool":
+                return value
+            value = "yes" if value else "no"
+        elif isinstance(value, int):
+            if self.type == "int":
+                return value
+            value = str(value)
+        if not isinstance(value, str):
+            raise _Invalid("must be text")
+        # The device strips what it reads, so spaces at the edges would not survive the file.
+        stripped = _require_one_line(value).strip()
+        if value and not stripped:
+            raise _Invalid("is only spaces")
+        return self.coerce(stripped)
 
 
 # --------------------------------------------------------------------------------------------
@@ -590,16 +658,15 @@ def _check_one_ssh_key(line: str) -> str:
     return " ".join(parts)
 
 
-def _check_ssh_keys(value: str) -> tuple[list[str], list[str]]:
+def _check_ssh_keys(keys: Sequence[str]) -> tuple[list[str], list[str]]:
     """Return ``(good keys, reasons for bad ones)``: one bad key must not lock out the rest."""
-    lines = [line.strip() for line in value.split("\n") if line.strip()]
     good: list[str] = []
     bad: list[str] = []
-    for number, line in enumerate(lines, start=1):
+    for number, key in enumerate(keys, start=1):
         try:
-            good.append(_check_one_ssh_key(line))
+            good.append(_check_one_ssh_key(_require_one_line(key)))
         except _Invalid as exc:
-            label = f"key {number} of {len(lines)}" if len(lines) > 1 else "the key"
+            label = f"key {number} of {len(keys)}" if len(keys) > 1 else "the key"
             bad.append(f"{label} {exc}")
     return good, bad
 
@@ -647,9 +714,11 @@ def _split_list(value: str) -> list[str]:
     return [item for item in _LIST_SPLIT_RE.split(value) if item]
 
 
-def _check_dns(value: str) -> list[str]:
+def _check_dns(items: Sequence[str]) -> list[str]:
     servers: list[str] = []
-    for item in _split_list(value):
+    for item in items:
+        # Outside the try: the reason for a control character must not become "not an IP".
+        _require_one_line(item)
         try:
             servers.append(str(ipaddress.ip_address(item)))
         except ValueError:
@@ -662,9 +731,10 @@ def _is_host_name(name: str) -> bool:
     return len(name) <= 253 and all(_LABEL_RE.match(label) for label in labels)
 
 
-def _check_ntp(value: str) -> list[str]:
+def _check_ntp(items: Sequence[str]) -> list[str]:
     servers: list[str] = []
-    for item in _split_list(value):
+    for item in items:
+        _require_one_line(item)
         try:
             servers.append(str(ipaddress.ip_address(item)))
         except ValueError:
@@ -686,9 +756,7 @@ def _check_interface(value: str) -> str:
 def _check_wifi_ssid(value: str) -> str:
     if len(value.encode()) > 32:
         raise _Invalid("a Wi-Fi network name can be at most 32 bytes long")
-    if _CONTROL_RE.search(value):
-        raise _Invalid("the Wi-Fi network name contains control characters")
-    return value
+    return _require_one_line(value)
 
 
 def _check_wifi_key(value: str) -> str:
@@ -709,18 +777,22 @@ def _check_wifi_country(value: str) -> str:
     return code
 
 
-_SIMPLE_CHECKS: dict[str, Callable[[str], object]] = {
+_TEXT_CHECKS: dict[str, Callable[[str], object]] = {
     "hostname": _check_hostname,
     "locale": _check_locale,
-    "ntp": _check_ntp,
-    "autologin": _parse_bool,
-    "factory_reset": _parse_bool,
-    "debug": _parse_bool,
+    "wifi_ssid": _check_wifi_ssid,
+    "wifi_key": _check_wifi_key,
+    "wifi_country": _check_wifi_country,
 }
 
 
 # --------------------------------------------------------------------------------------------
 # Validation
+#
+# Two ways in, one set of rules: validate_system_ini() reads a parsed file (the device's
+# case), validate_values() a mapping of values (the web's case: a form, a blueprint's
+# defaults). They differ only in how a value arrives -- always as text from a file; as text,
+# a bool or a list of items from the web -- so the checks below take either.
 # --------------------------------------------------------------------------------------------
 
 
@@ -760,78 +832,150 @@ def _given(top: Mapping[str, str], keys: Iterable[str]) -> dict[str, str]:
     return {key: top[key] for key in keys if top.get(key, "").strip()}
 
 
-def _reason(exc: _Invalid, text: str) -> str:
+def _blank(value: object) -> bool:
+    """Unset in a mapping of values: nothing, empty text, or a list of empty items."""
+    if value is None or value == "":
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(isinstance(item, str) and not item.strip() for item in value)
+    return False
+
+
+def _text(value: object) -> str:
+    """A single-line value as text; one from the web must already be text."""
+    if not isinstance(value, str):
+        raise _Invalid("must be text")
+    _require_one_line(value)
+    if not value.strip():
+        # The device reads a value of only spaces as "not set"; say so rather than drop it.
+        raise _Invalid("is only spaces; leave it empty to use the image's default")
+    return value
+
+
+def _items(key: str, value: object, from_file: bool) -> list[str]:
+    """The items of ``ssh_pubkey``, ``dns`` or ``ntp``.
+
+    In a file a list is text: SSH keys one per line, servers split at spaces or commas. From
+    the web it is a list, and each item is checked on its own: an item holding a separator
+    would be written as several items -- or, with a line break, as another setting.
+    """
+    if from_file:
+        text = str(value)
+        if key == "ssh_pubkey":
+            return [line.strip() for line in text.split("\n") if line.strip()]
+        return _split_list(text)
+    if isinstance(value, str):
+        # A blueprint may write servers as one text ("1.1.1.1 8.8.8.8"); an SSH key is one.
+        _require_one_line(value)
+        value = [value] if key == "ssh_pubkey" else _split_list(value)
+    if not isinstance(value, (list, tuple)):
+        raise _Invalid("must be a list")
+    items: list[str] = []
+    for item in value:
+        if not isinstance(item, str):
+            raise _Invalid("must be a list of text items")
+        item = _require_one_line(item).strip()
+        if key != "ssh_pubkey" and _LIST_SPLIT_RE.search(item):
+            raise _Invalid(f"'{_snippet(item)}' holds more than one entry; give each its own")
+        if item:
+            items.append(item)
+    if not items:
+        # Not blank (see _blank) yet nothing in it, like " , ": say so rather than drop it.
+        raise _Invalid("has no entries; leave it empty to use the image's default")
+    return items
+
+
+def _reason(exc: _Invalid, value: object, from_file: bool) -> str:
     """The rejection reason, plus a hint when a trailing comment is the likely culprit."""
-    if " ;" in text or " #" in text:
+    text = value if isinstance(value, str) else ""
+    if from_file and (" ;" in text or " #" in text):
         return f"{exc} (notes after a value are not allowed: put them on their own line)"
     return str(exc)
 
 
+def _check_simple(key: str, value: object, zoneinfo_dir: Path | None, from_file: bool) -> object:
+    if key in BOOL_KEYS:
+        if isinstance(value, bool):
+            return value
+        return _parse_bool(_text(str(value) if isinstance(value, int) else value))
+    if key == "ntp":
+        return _check_ntp(_items(key, value, from_file))
+    if key == "timezone":
+        return _check_timezone(_text(value), zoneinfo_dir)
+    return _TEXT_CHECKS[key](_text(value))
+
+
 def _validate_simple(
-    top: Mapping[str, str],
+    given: Mapping[str, object],
     zoneinfo_dir: Path | None,
     values: dict[str, object],
     rejected: dict[str, str],
+    from_file: bool,
 ) -> None:
-    given = _given(top, ("hostname", "timezone", "locale", "ntp", *BOOL_KEYS))
-    for key, text in given.items():
+    for key in ("hostname", "timezone", "locale", "ntp", *BOOL_KEYS):
+        if key not in given:
+            continue
         try:
-            if key == "timezone":
-                values[key] = _check_timezone(text, zoneinfo_dir)
-            else:
-                values[key] = _SIMPLE_CHECKS[key](text)
+            values[key] = _check_simple(key, given[key], zoneinfo_dir, from_file)
         except _Invalid as exc:
-            rejected[key] = _reason(exc, text)
+            rejected[key] = _reason(exc, given[key], from_file)
 
 
 def _validate_ssh(
-    top: Mapping[str, str], values: dict[str, object], rejected: dict[str, str]
+    given: Mapping[str, object],
+    values: dict[str, object],
+    rejected: dict[str, str],
+    from_file: bool,
 ) -> None:
-    text = _given(top, ("ssh_pubkey",)).get("ssh_pubkey")
-    if text is None:
+    if "ssh_pubkey" not in given:
         return
-    good, bad = _check_ssh_keys(text)
+    try:
+        keys = _items("ssh_pubkey", given["ssh_pubkey"], from_file)
+    except _Invalid as exc:
+        rejected["ssh_pubkey"] = str(exc)
+        return
+    good, bad = _check_ssh_keys(keys)
     if good:
         values["ssh_pubkey"] = good
     if bad:
         rejected["ssh_pubkey"] = "; ".join(bad)
 
 
-def _check_network_key(key: str, text: str, checked: Mapping[str, object]) -> object:
+def _check_network_key(
+    key: str, value: object, checked: Mapping[str, object], from_file: bool
+) -> object:
+    if key == "dns":
+        return _check_dns(_items(key, value, from_file))
+    text = _text(value)
     if key == "ip_address":
         return _check_ip_address(text)
     if key == "ip_gateway":
         own = checked.get("ip_address")
         return _check_ip_gateway(text, own if isinstance(own, str) else None)
-    if key == "dns":
-        return _check_dns(text)
     return _check_interface(text)
 
 
 def _validate_network(
-    top: Mapping[str, str], values: dict[str, object], rejected: dict[str, str]
+    given: Mapping[str, object],
+    values: dict[str, object],
+    rejected: dict[str, str],
+    from_file: bool,
 ) -> bool:
     """Apply the network keys all together or not at all; return True on DHCP fallback.
 
     Half a static configuration (an address without its gateway, on the wrong interface)
     can leave a device unreachable; DHCP on wired Ethernet is the safe place to land.
     """
-    given = _given(top, NETWORK_KEYS)
     checked: dict[str, object] = {}
     failed: dict[str, str] = {}
-    if "ip_address" in given:
-        try:
-            checked["ip_address"] = _check_ip_address(given["ip_address"])
-        except _Invalid as exc:
-            failed["ip_address"] = _reason(exc, given["ip_address"])
-    for key in (k for k in NETWORK_KEYS if k in given and k != "ip_address"):
+    for key in (k for k in NETWORK_KEYS if k in given):
         if "ip_address" in failed and key in ("ip_gateway", "dns"):
             failed[key] = "ignored because ip_address was rejected"
             continue
         try:
-            checked[key] = _check_network_key(key, given[key], checked)
+            checked[key] = _check_network_key(key, given[key], checked, from_file)
         except _Invalid as exc:
-            failed[key] = _reason(exc, given[key])
+            failed[key] = _reason(exc, given[key], from_file)
     if not failed:
         values.update(checked)
         return False
@@ -843,23 +987,18 @@ def _validate_network(
 
 
 def _validate_wifi(
-    top: Mapping[str, str],
+    given: Mapping[str, object],
     capabilities: frozenset[str],
     values: dict[str, object],
     rejected: dict[str, str],
 ) -> None:
-    given = _given(top, WIFI_KEYS)
+    present = [key for key in WIFI_KEYS if key in given]
     if "wifi" not in capabilities:
-        rejected.update({key: "this device has no Wi-Fi" for key in given})
+        rejected.update({key: "this device has no Wi-Fi" for key in present})
         return
-    checks = {
-        "wifi_ssid": _check_wifi_ssid,
-        "wifi_key": _check_wifi_key,
-        "wifi_country": _check_wifi_country,
-    }
-    for key, text in given.items():
+    for key in present:
         try:
-            values[key] = checks[key](text)
+            values[key] = _TEXT_CHECKS[key](_text(given[key]))
         except _Invalid as exc:
             rejected[key] = str(exc)
     if "wifi_key" in given and "wifi_ssid" not in values:
@@ -871,6 +1010,33 @@ def _validate_wifi(
         )
 
 
+def _validate_known(
+    given: Mapping[str, object],
+    capabilities: frozenset[str],
+    zoneinfo_dir: str | PathLike[str] | None,
+    from_file: bool,
+) -> tuple[dict[str, object], dict[str, str], bool]:
+    """Check the known top-level keys: ``(values in KNOWN_KEYS order, rejected, fallback)``."""
+    zone_dir = Path(zoneinfo_dir) if zoneinfo_dir is not None else None
+    if zone_dir is not None and not zone_dir.is_dir():
+        zone_dir = None
+    values: dict[str, object] = {}
+    rejected: dict[str, str] = {}
+    _validate_simple(given, zone_dir, values, rejected, from_file)
+    _validate_ssh(given, values, rejected, from_file)
+    network_fallback = _validate_network(given, values, rejected, from_file)
+    _validate_wifi(given, capabilities, values, rejected)
+    ordered = {key: values[key] for key in KNOWN_KEYS if key in values}
+    return ordered, rejected, network_fallback
+
+
+def _declared(app_settings: Sequence[AppSetting]) -> dict[str, dict[str, AppSetting]]:
+    declared: dict[str, dict[str, AppSetting]] = {}
+    for setting in app_settings:
+        declared.setdefault(setting.section, {})[setting.key] = setting
+    return declared
+
+
 def _validate_app_sections(
     parsed: ParsedIni,
     app_settings: Sequence[AppSetting] | None,
@@ -880,9 +1046,7 @@ def _validate_app_sections(
     if app_settings is None:
         # Nothing declared is known (e.g. a tool reading a file on its own): keep it all as text.
         return {name: dict(keys) for name, keys in parsed.sections.items()}
-    declared: dict[str, dict[str, AppSetting]] = {}
-    for setting in app_settings:
-        declared.setdefault(setting.section, {})[setting.key] = setting
+    declared = _declared(app_settings)
     sections: dict[str, dict[str, object]] = {}
     for name, settings in declared.items():
         written = parsed.sections.get(name, {})
@@ -908,6 +1072,39 @@ def _validate_app_sections(
     return sections
 
 
+def _validate_app_values(
+    app_values: Mapping[str, Mapping[str, object]],
+    app_settings: Sequence[AppSetting],
+    rejected: dict[str, str],
+    unknown: list[str],
+) -> dict[str, dict[str, object]]:
+    """The declared settings' values from a mapping; undeclared ones are unknown, not kept."""
+    given = {
+        str(name).lower(): {str(key).lower(): value for key, value in keys.items()}
+        for name, keys in app_values.items()
+    }
+    sections: dict[str, dict[str, object]] = {}
+    for name, settings in _declared(app_settings).items():
+        chosen = given.get(name, {})
+        section: dict[str, object] = {}
+        for key, setting in settings.items():
+            value = chosen.get(key)
+            if not _blank(value):
+                try:
+                    section[key] = setting.check(value)
+                    continue
+                except _Invalid as exc:
+                    rejected[setting.name] = f"{exc}; using the default instead"
+            if setting.default is not None:
+                section[key] = setting.default
+        unknown.extend(f"{name}.{key}" for key in chosen if key not in settings)
+        sections[name] = section
+    for name, keys in given.items():
+        if name not in sections:
+            unknown.extend(f"{name}.{key}" for key in keys)
+    return sections
+
+
 def validate_system_ini(
     parsed: ParsedIni,
     *,
@@ -922,25 +1119,53 @@ def validate_system_ini(
     text. ``zoneinfo_dir`` is where time zones are looked up; when it is ``None`` or missing
     (a web container without tzdata) a conservative name pattern is used instead.
     """
-    zone_dir = Path(zoneinfo_dir) if zoneinfo_dir is not None else None
-    if zone_dir is not None and not zone_dir.is_dir():
-        zone_dir = None
-    values: dict[str, object] = {}
-    rejected: dict[str, str] = {}
-    _validate_simple(parsed.top, zone_dir, values, rejected)
-    _validate_ssh(parsed.top, values, rejected)
-    network_fallback = _validate_network(parsed.top, values, rejected)
-    _validate_wifi(parsed.top, capabilities, values, rejected)
+    given = _given(parsed.top, KNOWN_KEYS)
+    values, rejected, network_fallback = _validate_known(
+        given, capabilities, zoneinfo_dir, from_file=True
+    )
     unknown = [key for key in parsed.top if key not in KNOWN_KEYS]
     app_sections = _validate_app_sections(parsed, app_settings, rejected, unknown)
-    ordered = {key: values[key] for key in KNOWN_KEYS if key in values}
     return SystemIniResult(
-        values=ordered,
+        values=values,
         rejected=rejected,
         unknown=unknown,
         app_sections=app_sections,
         network_fallback=network_fallback,
         problems=list(parsed.problems),
+    )
+
+
+def validate_values(
+    values: Mapping[str, object],
+    *,
+    capabilities: frozenset[str],
+    app_settings: Sequence[AppSetting] = (),
+    app_values: Mapping[str, Mapping[str, object]] | None = None,
+    zoneinfo_dir: str | PathLike[str] | None = DEFAULT_ZONEINFO_DIR,
+) -> SystemIniResult:
+    """Check system.ini values given as data (the web's case), by the rules of the device.
+
+    ``values`` maps top-level keys to text, a bool (``autologin``...) or, for ``ssh_pubkey``,
+    ``dns`` and ``ntp``, a list of items; empty values mean "not set". ``app_values`` maps
+    ``section -> key -> value`` for the declared ``app_settings`` (defaults fill the rest).
+    Every text and every list item must be a single line: a line break or control character
+    of any kind is rejected with a reason, so :func:`render_system_ini` can write the result
+    with each value on its own line and nothing else. Other arguments and the result are
+    those of :func:`validate_system_ini`; ``problems`` is always empty.
+    """
+    given = {key: value for key, value in values.items() if key in KNOWN_KEYS}
+    given = {key: value for key, value in given.items() if not _blank(value)}
+    checked, rejected, network_fallback = _validate_known(
+        given, frozenset(capabilities), zoneinfo_dir, from_file=False
+    )
+    unknown = [str(key) for key in values if key not in KNOWN_KEYS]
+    app_sections = _validate_app_values(app_values or {}, app_settings, rejected, unknown)
+    return SystemIniResult(
+        values=checked,
+        rejected=rejected,
+        unknown=unknown,
+        app_sections=app_sections,
+        network_fallback=network_fallback,
     )
 
 
@@ -997,23 +1222,51 @@ def _quote_if_needed(text: str) -> str:
     return f'"{text}"' if needs else text
 
 
+def _value_text(key: str, text: str) -> str:
+    problem = single_line_problem(text)
+    if problem:
+        # Never write it: the rest of the value would be read as another setting.
+        raise ValueError(f"the value of {key} {problem}")
+    return text
+
+
+def _reads_back_as_one_item(item: str) -> bool:
+    """An SSH key on a continuation line must not be taken for a comment, a setting or a
+    [section] header, nor lose quotes or spaces at its edges."""
+    return (
+        item != ""
+        and _quote_if_needed(item) == item
+        and item[0] not in ";#"
+        and not _SETTING_SHAPE_RE.match(item)
+        and not _SECTION_RE.match(item)
+    )
+
+
 def _format_value(key: str, value: object) -> str:
-    """Text for ``key=...``; a line break inside a value would smuggle in another setting."""
+    """Text for ``key=...``, written from the value itself.
+
+    Values are expected to be validated; this refuses (``ValueError``) anything that would
+    read back as something else, above all a line break that would smuggle in a setting.
+    """
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, (list, tuple)):
-        items = [str(item) for item in value]
-        if any(_CONTROL_RE.search(item) for item in items):
-            raise ValueError(f"a value of {key} contains a line break or control character")
-        # Several SSH keys: one per line, continuation lines indented.
-        return "\r\n  ".join(items) if key == "ssh_pubkey" else " ".join(items)
-    if _CONTROL_RE.search(str(value)):
-        raise ValueError(f"the value of {key} contains a line break or control character")
-    return _quote_if_needed(str(value))
+        items = [_value_text(key, str(item)) for item in value]
+        if key == "ssh_pubkey":
+            if not all(_reads_back_as_one_item(item) for item in items):
+                raise ValueError(f"an item of {key} would not read back as one SSH key")
+            # Several SSH keys: one per line, continuation lines indented.
+            return "\r\n  ".join(items)
+        if not all(item and not _LIST_SPLIT_RE.search(item) and '"' not in item for item in items):
+            raise ValueError(f"an item of {key} is empty or holds a separator")
+        return " ".join(items)
+    return _quote_if_needed(_value_text(key, str(value)))
 
 
 def _comment_lines(text: str) -> list[str]:
-    return [f"; {line}".rstrip() for line in text.replace("\r", "").split("\n")]
+    # Comments hold blueprint text (help, choices, name): every kind of line break starts a
+    # new comment line, and no control character reaches the file.
+    return [f"; {_UNSAFE_RE.sub(' ', line)}".rstrip() for line in text.splitlines() or [""]]
 
 
 def _setting_lines(key: str, value: object, comment: str, example: str) -> list[str]:
@@ -1066,8 +1319,9 @@ def render_system_ini(
     ``capabilities``). ``app_settings`` become ``[section]`` blocks with their help as
     comments, valued from ``app_values[section][key]`` or the declared default. ``header``
     is extra text (image, build) put in the opening comment. Values are expected to have
-    been validated: one holding a line break raises ``ValueError`` rather than being written
-    as a second setting. Encode the result as UTF-8
+    been validated (:func:`validate_values`): one holding a line break of any kind or a
+    control character, or a list item that would read back as something else, raises
+    ``ValueError`` rather than being written as a second setting. Encode the result as UTF-8
     (``utf-8-sig`` if very old Notepad versions must show non-ASCII text right).
     """
     lines = _comment_lines("\n".join((*_HEADER, *(["", *header.splitlines()] if header else []))))

@@ -15,7 +15,7 @@ from django.core.management.base import BaseCommand, CommandError
 from blueprints.buildspec import buildspec_for
 from blueprints.json5_io import BlueprintSourceError, blueprint_parse
 from builds.engine import BuildError, ConsoleReporter, EngineOptions, SpecError, build
-from builds.system_ini import render_defaults
+from builds.system_ini import render_for
 from hardware_profiles.models import HardwareProfile
 
 
@@ -68,7 +68,7 @@ class Command(BaseCommand):
                 outdir=options["out"],
                 options=engine_options,
                 reporter=ConsoleReporter(verbose=not options["quiet"]),
-                system_ini=render_defaults(parsed.data, profile),
+                system_ini=render_for(parsed.data, profile),
             )
         except BuildError as error:
             raise CommandError(f"build failed in step {error.step}: {error.message}") from None
