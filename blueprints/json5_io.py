@@ -261,7 +261,10 @@ def storable_check(data: Any) -> None:
             raise BlueprintSourceError("A number is too large to store.")
 
 
-def _load(source: str) -> Any:
+def json5_load(source: str) -> Any:
+    """JSON5 text as data, within the limits and storable; BlueprintSourceError otherwise.
+
+    Only the text: what makes it a blueprint is `blueprint_parse`'s job."""
     from blueprints.limits import MAX_DEPTH, source_size_check, value_count_check
 
     if not source.strip():
@@ -289,7 +292,7 @@ def blueprint_parse(source: str) -> ParsedBlueprint:
     """Parse and check blueprint JSON5. Raises BlueprintSourceError; returns data + warnings."""
     from blueprints.checks import blueprint_check  # checks raise this module's error type
 
-    data = _load(source)
+    data = json5_load(source)
     warnings = blueprint_check(data, source=source)
     return ParsedBlueprint(data=data, warnings=warnings)
 

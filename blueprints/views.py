@@ -7,6 +7,7 @@ from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.views.decorators.http import require_POST, require_safe
 from django_htmx.http import trigger_client_event
 
@@ -106,6 +107,8 @@ def _section_html(request: HttpRequest, blueprint: Blueprint, section, **extra: 
         "blueprint": blueprint,
         "revision": revision,
         "section": section,
+        # Once, not per form: a section with 2,000 packages has 2,000 remove buttons.
+        "section_url": reverse("blueprints:section", args=[blueprint.name, section.name]),
         "locales": COMMON_LOCALES,
         "general_errors": general,
         **extra,

@@ -249,3 +249,20 @@ def test_create_refuses_a_description_that_would_not_fit(product_manager: Client
     assert response.status_code == 200
     assert "at most 2000 characters" in response.content.decode()
     assert not Blueprint.objects.exists()
+
+
+def test_saving_1_mib_with_secret_placeholders_stays_inside_the_cpu_budget(seeded: None) -> None:
+    """Putting secrets back into the source editor's text parsed it with json5: 24 s."""
+    from blueprints.secrets import source_masked
+
+    data = _big_blueprint()
+    data["users"] = [{"name": "op", "password_hash": "$6$salt$" + "h" * 86}]
+    blueprint, _ = blueprint_import(source=blueprint_dump(data), author=None)
+    shown = source_masked(blueprint.latest_revision.source, blueprint.latest_revision.data)
+    assert "$6$salt$" not in shown
+    started = _cpu_seconds()
+    revision = blueprint_revise(
+        blueprint=blueprint, source=shown, message="", author=None, based_on=1
+    )
+    assert _cpu_seconds() - started < limits.PARSE_CPU_SECONDS
+    assert revision.data["users"][0]["password_hash"] == "$6$salt$" + "h" * 86

@@ -315,8 +315,8 @@ def _json_values(keys: st.SearchStrategy[str]) -> st.SearchStrategy:
 
 
 # json5.dumps writes NUL before a digit as "\\00", which its own reader refuses (a json5 bug);
-# blueprints refuse NUL anyway, so the documents leave it out.
-_TEXT = st.characters(exclude_characters="\x00")
+# blueprints refuse NUL and lone surrogates anyway, so the documents leave them out.
+_TEXT = st.characters(exclude_characters="\x00", exclude_categories=["Cs"])
 _IDENTIFIERS = st.from_regex(r"[A-Za-z_$][A-Za-z0-9_$]{0,5}", fullmatch=True)
 _DOCUMENTS = st.tuples(
     st.dictionaries(
@@ -333,6 +333,7 @@ _DOCUMENTS = st.tuples(
 def test_the_scanner_finds_every_value_where_json5_does(document: tuple[dict, bool]) -> None:
     """The placeholders go exactly where the parser reads each value, whatever the text."""
     import json5
+    import pyjson5
 
     from blueprints.secrets import _scan
 
@@ -340,5 +341,6 @@ def test_the_scanner_finds_every_value_where_json5_does(document: tuple[dict, bo
     source = json5.dumps(value, indent=2, quote_keys=quote, trailing_commas=not quote)
     source = "// leading comment\n" + source.replace("\n", " /* c */\n", 1)
     tokens = _scan(source).tokens
-    scanned = [(token.path, json5.loads(token.raw)) for token in tokens]
-    assert scanned == _leaves(json5.loads(source))
+    # Read back by the parser blueprints use (json5 itself splits "\ud800\udc00" in two).
+    scanned = [(token.path, pyjson5.decode(token.raw)) for token in tokens]
+    assert scanned == _leaves(pyjson5.decode(source))
