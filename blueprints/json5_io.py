@@ -77,7 +77,7 @@ else:
     sys.stdout.buffer.write(b"ok\\n")
 """
 _CHILD_MEMORY = 1024 * 1024 * 1024
-_PYJSON5_NEAR = re.compile(r" near (\d+)")
+_PYJSON5_NEAR = re.compile(r"(?: starting)? near (\d+)")
 _BAD_CHARACTER = re.compile("[\x00\ud800-\udfff]")
 _RISKY_ESCAPE = re.compile(r"\\[0xu]")  # the escapes that can spell NUL or a surrogate
 _SURROGATE_MESSAGE = (
