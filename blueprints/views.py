@@ -32,6 +32,7 @@ from builds.system_ini import render_for
 
 
 @permission_required("blueprints.view_blueprint", raise_exception=True)
+@require_safe
 def blueprint_list(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()
     blueprints = Blueprint.objects.select_related("latest_revision").prefetch_related(
@@ -77,6 +78,7 @@ def blueprint_new(request: HttpRequest) -> HttpResponse:
 
 
 @permission_required("blueprints.view_blueprint", raise_exception=True)
+@require_safe
 def blueprint_detail(request: HttpRequest, name: str) -> HttpResponse:
     blueprint = get_object_or_404(Blueprint, name=name)
     revisions = blueprint.revisions.select_related("author")[:10]
@@ -218,6 +220,7 @@ def _message(error: Exception) -> str:
 
 
 @permission_required("blueprints.change_blueprint", raise_exception=True)
+@require_safe
 def package_search(request: HttpRequest, name: str) -> HttpResponse:
     blueprint = get_object_or_404(Blueprint, name=name)
     query = request.GET.get("name", request.GET.get("q", "")).strip()[:100]
@@ -238,6 +241,7 @@ def package_search(request: HttpRequest, name: str) -> HttpResponse:
 
 
 @permission_required("blueprints.change_blueprint", raise_exception=True)
+@require_POST
 def system_ini_preview(request: HttpRequest, name: str) -> HttpResponse:
     """The exact system.ini a technician will see for one target, from the form as typed."""
     blueprint = get_object_or_404(Blueprint, name=name)
@@ -284,6 +288,7 @@ def blueprint_source_edit(request: HttpRequest, name: str) -> HttpResponse:
 
 
 @permission_required("blueprints.view_blueprint", raise_exception=True)
+@require_safe
 def blueprint_history(request: HttpRequest, name: str) -> HttpResponse:
     blueprint = get_object_or_404(Blueprint, name=name)
     revisions = blueprint.revisions.select_related("author")
@@ -293,6 +298,7 @@ def blueprint_history(request: HttpRequest, name: str) -> HttpResponse:
 
 
 @permission_required("blueprints.view_blueprint", raise_exception=True)
+@require_safe
 def blueprint_diff(request: HttpRequest, name: str) -> HttpResponse:
     blueprint = get_object_or_404(Blueprint, name=name)
     try:
@@ -338,6 +344,7 @@ def blueprint_restore_view(request: HttpRequest, name: str, number: int) -> Http
 
 
 @permission_required("blueprints.view_blueprint", raise_exception=True)
+@require_safe
 def blueprint_export(request: HttpRequest, name: str) -> HttpResponse:
     blueprint = get_object_or_404(Blueprint, name=name)
     revision = blueprint.latest_revision

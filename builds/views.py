@@ -11,7 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.csp import CSP
 from django.utils.http import content_disposition_header
 from django.views.decorators.csp import csp_override
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from blueprints.editor_forms import SystemIniForm
 from blueprints.models import Blueprint
@@ -42,6 +42,7 @@ HTMX_STOP_POLLING = 286  # htmx stops an `every` trigger on this status
 
 
 @permission_required("builds.view_build", raise_exception=True)
+@require_safe
 def build_list(request: HttpRequest) -> HttpResponse:
     builds = builds_visible_to(request.user)
     state = request.GET.get("state", "")
@@ -78,6 +79,7 @@ def _visible_build(request: HttpRequest, build_id: int) -> Build:
 
 
 @permission_required("builds.view_build", raise_exception=True)
+@require_safe
 def build_detail(request: HttpRequest, build_id: int) -> HttpResponse:
     build = _visible_build(request, build_id)
     source = build.cache_hit_of
@@ -101,6 +103,7 @@ def build_detail(request: HttpRequest, build_id: int) -> HttpResponse:
 # document that may load and run nothing, should a browser ever treat it as a page.
 @permission_required("builds.view_build", raise_exception=True)
 @csp_override({"default-src": [CSP.NONE], "sandbox": True})
+@require_safe
 def build_log(request: HttpRequest, build_id: int) -> HttpResponse:
     """The log bytes after `offset`; the next offset is in X-Log-Offset. 286 once final.
 
@@ -237,6 +240,7 @@ def build_personalise(request: HttpRequest, build_id: int) -> HttpResponseBase:
 
 
 @permission_required("builds.download_artifact", raise_exception=True)
+@require_safe
 def artifact_download(request: HttpRequest, build_id: int, kind: str) -> HttpResponseBase:
     build = _visible_build(request, build_id)
     artifact = get_object_or_404(build.artifact_source.artifacts, kind=kind)

@@ -2,11 +2,13 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.views.decorators.http import require_safe
 
 from blueprints.models import Blueprint
 from builds.models import builds_visible_to
 
 
+@require_safe
 def home(request: HttpRequest) -> HttpResponse:
     """The start page: what this user can do, with the latest work of the kind they may see."""
     user = request.user

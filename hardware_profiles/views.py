@@ -4,12 +4,14 @@ from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_safe
 
 from hardware_profiles.forms import HardwareProfileForm
 from hardware_profiles.models import HardwareProfile
 
 
 @permission_required("hardware_profiles.view_hardwareprofile", raise_exception=True)
+@require_safe
 def profile_list(request: HttpRequest) -> HttpResponse:
     profiles = HardwareProfile.objects.all()
     if not request.user.has_perm("hardware_profiles.change_hardwareprofile"):
@@ -18,6 +20,7 @@ def profile_list(request: HttpRequest) -> HttpResponse:
 
 
 @permission_required("hardware_profiles.view_hardwareprofile", raise_exception=True)
+@require_safe
 def profile_detail(request: HttpRequest, slug: str) -> HttpResponse:
     profile = get_object_or_404(HardwareProfile, slug=slug)
     return render(request, "hardware_profiles/detail.html", {"profile": profile})
