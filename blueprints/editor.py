@@ -15,6 +15,7 @@ from django.utils.datastructures import MultiValueDict
 
 from blueprints import editor_forms as ef
 from blueprints.checks import unit_name
+from blueprints.package_lookup import package_summary, packages_check, services_suggested_for
 from blueprints.passwords import password_crypt_hash
 from blueprints.secrets import settings_masked
 from hardware_profiles.models import HardwareProfile
@@ -146,8 +147,6 @@ class PackagesSection(Section):
     )
 
     def context(self, data: Data, targets: Targets, bound: Bound | None = None) -> Data:
-        from blueprints.package_lookup import package_summary
-
         packages = [p for p in data.get("packages") or [] if not p.startswith("-")]
         removed = [p[1:] for p in data.get("packages") or [] if p.startswith("-")]
         return {
@@ -165,8 +164,6 @@ class PackagesSection(Section):
         }
 
     def apply(self, post: QueryDict, files: MultiValueDict, data: Data, targets: Targets) -> Change:
-        from blueprints.package_lookup import packages_check
-
         packages = list(data.get("packages") or [])
         for toggle in ("exclude", "include"):
             if name := post.get(toggle):
@@ -191,8 +188,6 @@ class ServicesSection(Section):
     help = "Programs started at boot (systemd units), e.g. ssh, nginx, or backup.timer."
 
     def context(self, data: Data, targets: Targets, bound: Bound | None = None) -> Data:
-        from blueprints.package_lookup import services_suggested_for
-
         services = data.get("services") or []
         suggested = [
             unit
