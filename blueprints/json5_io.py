@@ -1,13 +1,13 @@
 """The one module that reads and writes blueprint JSON5 (genpack.json5 field names).
 
-Everything that turns text into a blueprint goes through `blueprint_parse`, which raises a
-single error type, `BlueprintSourceError`, carrying the line number a person should look at.
+Everything that turns text into a blueprint goes through `json5_load` here (and then the
+checks, `blueprints.checks.blueprint_parse`), which raises a single error type,
+`BlueprintSourceError`, carrying the line number a person should look at.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
 import json5
@@ -26,12 +26,6 @@ class BlueprintSourceError(ValueError):
         self.column = column
         where = f"line {line}: " if line else ""
         super().__init__(f"{where}{message}")
-
-
-@dataclass
-class ParsedBlueprint:
-    data: dict[str, Any]
-    warnings: list[str] = field(default_factory=list)
 
 
 def line_of_key(source: str, key: str) -> int | None:
@@ -72,7 +66,8 @@ def _depth(text: str) -> int:
     return deepest
 
 
-def _load(source: str) -> Any:
+def json5_load(source: str) -> Any:
+    """JSON5 text → data, within size and nesting limits; BlueprintSourceError otherwise."""
     if not source.strip():
         raise BlueprintSourceError("The blueprint is empty; it needs at least a name.")
     if len(source.encode("utf-8", errors="replace")) > MAX_SOURCE_BYTES:
@@ -95,15 +90,6 @@ def _load(source: str) -> Any:
         raise BlueprintSourceError(f"Not valid JSON5: {error}") from None
     except (RecursionError, OverflowError, TypeError, IndexError, KeyError) as error:
         raise BlueprintSourceError(f"Not valid JSON5 ({type(error).__name__}).") from None
-
-
-def blueprint_parse(source: str) -> ParsedBlueprint:
-    """Parse and check blueprint JSON5. Raises BlueprintSourceError; returns data + warnings."""
-    from blueprints.checks import blueprint_check  # checks raise this module's error type
-
-    data = _load(source)
-    warnings = blueprint_check(data, source=source)
-    return ParsedBlueprint(data=data, warnings=warnings)
 
 
 def blueprint_dump(data: dict[str, Any]) -> str:

@@ -10,7 +10,7 @@ from django.conf import settings
 
 from builds.models import Build
 from builds.retention import builds_retention
-from builds.services import build_claim, build_fail, builds_reap
+from builds.services import BUILD_RUN_TASK, build_claim, build_fail, builds_reap
 from builds.worker import EngineRun
 
 logger = logging.getLogger(__name__)
@@ -18,7 +18,7 @@ logger = logging.getLogger(__name__)
 
 # ignore_result: the Build row is the result. Without it every send also subscribes to the
 # result store, which (on a Redis that is down) retries for ~20 s and breaks the app.
-@shared_task(bind=True, name="builds.run", acks_late=True, max_retries=None, ignore_result=True)
+@shared_task(bind=True, name=BUILD_RUN_TASK, acks_late=True, max_retries=None, ignore_result=True)
 def build_run_task(self, build_id: int) -> str:
     """Claim and run one build. A redelivered message for a taken build does nothing."""
     if not build_claim(

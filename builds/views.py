@@ -13,12 +13,12 @@ from django.utils.http import content_disposition_header
 from django.views.decorators.csp import csp_override
 from django.views.decorators.http import require_POST
 
-from blueprints.editor_forms import SystemIniForm
 from blueprints.models import Blueprint
 from builds import paths
 from builds.downloads import ArtifactFileMissing, artifact_response
 from builds.engine.errors import SpecError
 from builds.engine.image_tools import ImageError
+from builds.forms import DeviceSystemIniForm
 from builds.models import Artifact, Build, builds_visible_to
 from builds.personalise import (
     PersonaliseRefusedError,
@@ -206,8 +206,8 @@ def build_personalise(request: HttpRequest, build_id: int) -> HttpResponseBase:
     artifact = get_object_or_404(build.artifact_source.artifacts, kind=Artifact.Kind.DISK_RAW)
     has_wifi = build.profile.has_wifi
     defaults = build.revision.data.get("system_ini") or {}
-    form = SystemIniForm(
-        request.POST or None, has_wifi=has_wifi, initial=SystemIniForm.initial_from(defaults)
+    form = DeviceSystemIniForm(
+        request.POST or None, has_wifi=has_wifi, initial=DeviceSystemIniForm.initial_from(defaults)
     )
     if request.method == "POST" and form.is_valid():
         values = form.device_values(form.cleaned_data, defaults)
