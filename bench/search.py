@@ -55,8 +55,8 @@ def index_ensure() -> str:
     from django.conf import settings
     from django.core.management import call_command
 
-    from blueprints.models import Package
-    from blueprints.package_index import package_index_update
+    from package_index.models import Package
+    from package_index.store import package_index_update
 
     call_command("migrate", verbosity=0)
     count = Package.objects.filter(suite=SUITE, component=COMPONENT, arch=ARCH).count()
@@ -72,7 +72,7 @@ Session = tuple[str, list[str]]  # what kind of typing, the queries sent keystro
 
 
 def index_rows() -> list[tuple[str, str]]:
-    from blueprints.models import Package
+    from package_index.models import Package
 
     rows = Package.objects.filter(suite=SUITE, component=COMPONENT, arch=ARCH)
     return list(rows.values_list("name", "summary"))
@@ -104,7 +104,7 @@ def client(
 ) -> None:
     from django.db import connection
 
-    from blueprints.package_index import package_search
+    from package_index.search import package_search
 
     scope = {"suite": SUITE, "arches": [ARCH], "components": [COMPONENT]}
     package_search(query="warm-up", **scope)  # opens this thread's own connection
@@ -238,16 +238,16 @@ def main() -> None:
     from django.core.cache import cache
     from django.core.cache.backends.dummy import DummyCache
 
-    from blueprints import package_index
+    from package_index import search as package_search_module
 
     pause = f"{args.pause_ms:g} ms think time" if args.pause_ms else "back to back"
-    package_index.cache = DummyCache("bench", {})  # every call reaches the database
+    package_search_module.cache = DummyCache("bench", {})  # every call reaches the database
     rows = index_rows()
     single, single_s = run(rows, 1, args.queries, 0, args.seed)
     report("1 client, back to back, no result cache (baseline)", single, single_s)
     many, many_s = run(rows, args.clients, args.queries, args.pause_ms, args.seed)
     raw_p95 = report(f"{args.clients} clients, {pause}, no result cache", many, many_s)
-    package_index.cache = cache
+    package_search_module.cache = cache
     cache.clear()  # starts cold, as after a restart
     many, many_s = run(rows, args.clients, args.queries, args.pause_ms, args.seed)
     p95 = report(f"{args.clients} clients, {pause}, result cache as deployed", many, many_s)

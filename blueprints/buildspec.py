@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from blueprints.checks import unit_name
 from builds.engine.errors import SpecError
 from builds.engine.spec import BuildSpec
 from hardware_profiles.models import HardwareProfile
@@ -17,6 +16,14 @@ from hardware_profiles.models import HardwareProfile
 # genpack names architectures the Gentoo way; accept those and Debian's.
 ARCH_ALIASES = {"amd64": ("amd64", "x86_64"), "arm64": ("arm64", "aarch64")}
 MERGED_LISTS = ("packages", "buildtime_packages", "services", "setup_commands")
+UNIT_SUFFIXES = (".service", ".socket", ".timer", ".target", ".path", ".mount", ".automount")
+
+
+def unit_name(service: str) -> str:
+    """genpack lists services without a suffix; systemd's default suffix is .service."""
+    name = service.lstrip("-")
+    prefix = service[: len(service) - len(name)]
+    return prefix + (name if name.endswith(UNIT_SUFFIXES) else f"{name}.service")
 
 
 def _merge_list(base: list[str], extra: list[str]) -> list[str]:

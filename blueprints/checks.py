@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass, field
 from typing import Any
 
-from blueprints.json5_io import BlueprintSourceError, line_of_key
+from blueprints.buildspec import unit_name, user_entry
+from blueprints.json5_io import BlueprintSourceError, json5_load, line_of_key
 from blueprints.secrets import placeholders_refuse
 from builds.engine.device.system_ini import KNOWN_KEYS, AppSetting, validate_values
 from builds.engine.errors import SpecError
@@ -87,14 +89,6 @@ GENTOO_TO_DEBIAN = {
     "net-wireless/wpa_supplicant": "wpasupplicant",
     "app-admin/sudo": "sudo",
 }
-UNIT_SUFFIXES = (".service", ".socket", ".timer", ".target", ".path", ".mount", ".automount")
-
-
-def unit_name(service: str) -> str:
-    """genpack lists services without a suffix; systemd's default suffix is .service."""
-    name = service.lstrip("-")
-    prefix = service[: len(service) - len(name)]
-    return prefix + (name if name.endswith(UNIT_SUFFIXES) else f"{name}.service")
 
 
 def _fail(message: str, source: str, key: str) -> BlueprintSourceError:
@@ -147,8 +141,6 @@ def _check_services(layer: dict[str, Any], source: str) -> None:
 
 def _check_shapes(layer: dict[str, Any], source: str) -> None:
     """users, groups, files, build files and settings, as the engine will read them."""
-    from blueprints.buildspec import user_entry
-
     for key in SHAPED_FIELDS:
         if key in layer and not isinstance(layer[key], list):
             raise _fail(f"“{key}” must be a list.", source, key)
@@ -295,3 +287,16 @@ def blueprint_check(data: Any, *, source: str = "") -> list[str]:
             _check_layer(layer, source, group)
     _check_system_ini(data, source)
     return warnings
+
+
+@dataclass
+class ParsedBlueprint:
+    data: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+
+
+def blueprint_parse(source: str) -> ParsedBlueprint:
+    """Parse and check blueprint JSON5. Raises BlueprintSourceError; returns data + warnings."""
+    data = json5_load(source)
+    warnings = blueprint_check(data, source=source)
+    return ParsedBlueprint(data=data, warnings=warnings)

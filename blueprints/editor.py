@@ -14,9 +14,11 @@ from django.http import QueryDict
 from django.utils.datastructures import MultiValueDict
 
 from blueprints import editor_forms as ef
-from blueprints.checks import unit_name
+from blueprints.buildspec import unit_name
+from blueprints.package_lookup import package_summary, packages_check, services_suggested_for
 from blueprints.passwords import password_crypt_hash
 from blueprints.secrets import settings_masked
+from blueprints.system_ini_form import SystemIniForm
 from hardware_profiles.models import HardwareProfile
 
 Data = dict[str, Any]
@@ -146,8 +148,6 @@ class PackagesSection(Section):
     )
 
     def context(self, data: Data, targets: Targets, bound: Bound | None = None) -> Data:
-        from blueprints.package_lookup import package_summary
-
         packages = [p for p in data.get("packages") or [] if not p.startswith("-")]
         removed = [p[1:] for p in data.get("packages") or [] if p.startswith("-")]
         return {
@@ -165,8 +165,6 @@ class PackagesSection(Section):
         }
 
     def apply(self, post: QueryDict, files: MultiValueDict, data: Data, targets: Targets) -> Change:
-        from blueprints.package_lookup import packages_check
-
         packages = list(data.get("packages") or [])
         for toggle in ("exclude", "include"):
             if name := post.get(toggle):
@@ -191,8 +189,6 @@ class ServicesSection(Section):
     help = "Programs started at boot (systemd units), e.g. ssh, nginx, or backup.timer."
 
     def context(self, data: Data, targets: Targets, bound: Bound | None = None) -> Data:
-        from blueprints.package_lookup import services_suggested_for
-
         services = data.get("services") or []
         suggested = [
             unit
@@ -343,13 +339,13 @@ class SystemIniSection(Section):
 
     def context(self, data: Data, targets: Targets, bound: Bound | None = None) -> Data:
         has_wifi = any(profile.has_wifi for profile in targets)
-        initial = ef.SystemIniForm.initial_from(data.get("system_ini") or {})
-        form = _form(ef.SystemIniForm, bound, initial=initial, has_wifi=has_wifi)
+        initial = SystemIniForm.initial_from(data.get("system_ini") or {})
+        form = _form(SystemIniForm, bound, initial=initial, has_wifi=has_wifi)
         return {"form": form, "has_wifi": has_wifi, "preview_targets": targets}
 
     def apply(self, post: QueryDict, files: MultiValueDict, data: Data, targets: Targets) -> Change:
         has_wifi = any(profile.has_wifi for profile in targets)
-        form = ef.SystemIniForm(post, has_wifi=has_wifi)
+        form = SystemIniForm(post, has_wifi=has_wifi)
         values = form.system_ini_values(_valid(form), keep_wifi_key=(data.get("system_ini") or {}))
         return Change({"system_ini": values}, "Changed default system.ini")
 

@@ -3,16 +3,15 @@
 
 from __future__ import annotations
 
-import re
-import zoneinfo
-from functools import cache
 from typing import Any
 
 from django import forms
 
-from blueprints.checks import DEBIAN_PACKAGE, unit_name
+from blueprints.buildspec import unit_name
+from blueprints.checks import DEBIAN_PACKAGE
 from blueprints.limits import MAX_FILE_BYTES, size_text
-from builds.engine.device.system_ini import single_line_problem, validate_values
+from blueprints.system_ini_form import OneLineField, lines_split
+from builds.engine.device.system_ini import validate_values
 from builds.engine.spec import (
     ACCOUNT_RE,
     FORBIDDEN_FILE_ROOTS,
@@ -21,38 +20,6 @@ from builds.engine.spec import (
     protected_file_problem,
 )
 from hardware_profiles.models import HardwareProfile
-
-COMMON_LOCALES = [
-    "en_US.UTF-8",
-    "en_GB.UTF-8",
-    "de_DE.UTF-8",
-    "fr_FR.UTF-8",
-    "es_ES.UTF-8",
-    "it_IT.UTF-8",
-    "ja_JP.UTF-8",
-    "zh_CN.UTF-8",
-    "ko_KR.UTF-8",
-    "pt_BR.UTF-8",
-    "nl_NL.UTF-8",
-    "sv_SE.UTF-8",
-    "C.UTF-8",
-]
-
-
-class OneLineField(forms.CharField):
-    """Text that goes on one line of system.ini: a line break or control character of any
-    kind is an error, also at the edges, where the usual strip would silently drop it."""
-
-    def to_python(self, value: Any) -> Any:
-        if isinstance(value, str) and (problem := single_line_problem(value)):
-            raise forms.ValidationError(f"This {problem}.")
-        return super().to_python(value)
-
-
-@cache
-def timezone_choices() -> list[tuple[str, str]]:
-    zones = sorted(z for z in zoneinfo.available_timezones() if "/" in z or z == "UTC")
-    return [("", "— image default (UTC) —"), *[(zone, zone.replace("_", " ")) for zone in zones]]
 
 
 class BasicsForm(forms.Form):
@@ -115,14 +82,8 @@ class ServiceForm(forms.Form):
         return name
 
 
-def _lines(text: str) -> list[str]:
-    """The non-empty lines of a textarea (browsers send CRLF). Only CR and LF end a line
-    here: any other line separator stays inside its item, where the checks refuse it."""
-    return [line.strip() for line in re.split(r"\r\n|\r|\n", text) if line.strip()]
-
-
 def _ssh_keys(text: str) -> list[str]:
-    keys = _lines(text)
+    keys = lines_split(text)
     if not keys:
         return []
     result = validate_values({"ssh_pubkey": keys}, capabilities=frozenset({"ethernet"}))
@@ -301,137 +262,6 @@ class SettingForm(forms.Form):
         except ValueError as error:
             raise forms.ValidationError(str(error)) from None
         return cleaned
-
-
-def _servers(text: str) -> list[str]:
-    return [item for item in re.split(r"[ ,]+", text) if item]
-
-
-class SystemIniForm(forms.Form):
-    """The default system.ini. Values are checked by the module the device runs."""
-
-    hostname = OneLineField(
-        required=False, max_length=63, help_text="The device's network name, e.g. kiosk-01."
-    )
-    network = forms.ChoiceField(
-        choices=[("dhcp", "Automatic (DHCP)"), ("static", "Fixed address")],
-        widget=forms.RadioSelect,
-        initial="dhcp",
-        label="Network",
-        help_text="Most networks hand out addresses automatically (DHCP).",
-    )
-    ip_address = OneLineField(
-        required=False,
-        label="IP address",
-        help_text="Address with prefix length, e.g. 192.168.1.20/24.",
-    )
-    ip_gateway = OneLineField(
-        required=False,
-        label="Gateway",
-        help_text="The router, inside the same network, e.g. 192.168.1.1.",
-    )
-    dns = OneLineField(
-        required=False,
-        label="DNS servers",
-        help_text="Separated by spaces, e.g. 192.168.1.1 1.1.1.1.",
-    )
-    interface = OneLineField(
-        required=False, help_text="Wired interface for the fixed address; empty = first."
-    )
-    wifi_ssid = OneLineField(required=False, label="Wi-Fi network name")
-    wifi_key = OneLineField(
-        required=False,
-        label="Wi-Fi password",
-        strip=False,
-        widget=forms.PasswordInput(render_value=False),
-        help_text="Leave empty to keep the saved password.",
-    )
-    wifi_country = OneLineField(
-        required=False,
-        max_length=2,
-        label="Wi-Fi country",
-        help_text="Two letters, e.g. US, DE, JP.",
-    )
-    timezone = forms.ChoiceField(required=False, choices=timezone_choices)
-    locale = OneLineField(
-        required=False,
-        help_text="e.g. en_US.UTF-8",
-        widget=forms.TextInput(attrs={"list": "locales"}),
-    )
-    ntp = OneLineField(
-        required=False,
-        label="NTP servers",
-        help_text="Time servers separated by spaces; empty = Debian's pool.",
-    )
-    ssh_pubkey = forms.CharField(
-        required=False,
-        label="SSH keys for root",
-        widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false"}),
-        help_text="One public key per line; lets your team log in over the network.",
-    )
-    autologin = forms.BooleanField(required=False, help_text="Log in on the console automatically.")
-    debug = forms.BooleanField(required=False, help_text="Verbose messages while booting.")
-
-    LIST_KEYS = ("dns", "ntp", "ssh_pubkey")
-    NETWORK_FIELDS = ("ip_address", "ip_gateway", "dns", "interface")
-
-    def __init__(self, *args: Any, has_wifi: bool = False, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.has_wifi = has_wifi
-        if not has_wifi:
-            for name in ("wifi_ssid", "wifi_key", "wifi_country"):
-                del self.fields[name]
-
-    @classmethod
-    def initial_from(cls, values: dict[str, Any]) -> dict[str, Any]:
-        initial = {k: v for k, v in values.items() if k != "wifi_key"}
-        for key in cls.LIST_KEYS:
-            if isinstance(initial.get(key), list):
-                initial[key] = ("\n" if key == "ssh_pubkey" else " ").join(initial[key])
-        initial["network"] = "static" if values.get("ip_address") else "dhcp"
-        return initial
-
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
-        if cleaned.get("network") == "static" and not cleaned.get("ip_address"):
-            self.add_error("ip_address", "A fixed address is needed, e.g. 192.168.1.20/24.")
-        values = self.system_ini_values(cleaned)
-        capabilities = frozenset({"ethernet", "wifi"} if self.has_wifi else {"ethernet"})
-        result = validate_values(values, capabilities=capabilities)
-        for key, reason in result.rejected.items():
-            if key in self.fields and key not in self.errors and "ignored because" not in reason:
-                self.add_error(key, reason)
-        return cleaned
-
-    def system_ini_values(
-        self, cleaned: dict[str, Any], keep_wifi_key: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
-        """The blueprint's `system_ini` object: only keys with a value."""
-        values: dict[str, Any] = {}
-        static = cleaned.get("network") == "static"
-        for name in self.fields:
-            value = cleaned.get(name)
-            if name == "network" or (name in self.NETWORK_FIELDS and not static):
-                continue
-            if name in self.LIST_KEYS and isinstance(value, str):
-                # Split only where a person separates items (lines; spaces and commas): any
-                # other separator stays inside an item, and the item is refused.
-                value = _lines(value) if name == "ssh_pubkey" else _servers(value)
-            if value not in ("", None, False, []):
-                values[name] = value
-        saved_key = (keep_wifi_key or {}).get("wifi_key")
-        if "wifi_key" in self.fields and not values.get("wifi_key") and saved_key:
-            values["wifi_key"] = saved_key  # an empty password field keeps the saved one
-        return values
-
-    def device_values(self, cleaned: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
-        """One device's whole top-level system.ini, from this form pre-filled with `defaults`.
-
-        What the form sends replaces the defaults (a field the technician emptied stays
-        empty); keys the form has no field for (factory_reset) keep the blueprint's value.
-        """
-        kept = {key: value for key, value in defaults.items() if key not in self.fields}
-        return {**kept, **self.system_ini_values(cleaned, keep_wifi_key=defaults)}
 
 
 class AdvancedForm(forms.Form):

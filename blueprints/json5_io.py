@@ -10,30 +10,21 @@ import math
 import re
 import subprocess
 import sys
-from dataclasses import dataclass, field
 from typing import Any
 
 import json5
 import pyjson5
 
+from blueprints.errors import BlueprintSourceError
+from blueprints.limits import (
+    MAX_DEPTH,
+    MAX_INTEGER,
+    PARSE_CPU_SECONDS,
+    source_size_check,
+    value_count_check,
+)
+
 _ERROR_POSITION = re.compile(r"<string>:(\d+) (.*?)(?: at column (\d+))?$")
-
-
-class BlueprintSourceError(ValueError):
-    """The blueprint cannot be used; `line` (1-based) says where, when known."""
-
-    def __init__(self, message: str, *, line: int | None = None, column: int | None = None):
-        self.message = message
-        self.line = line
-        self.column = column
-        where = f"line {line}: " if line else ""
-        super().__init__(f"{where}{message}")
-
-
-@dataclass
-class ParsedBlueprint:
-    data: dict[str, Any]
-    warnings: list[str] = field(default_factory=list)
 
 
 def line_of_key(source: str, key: str) -> int | None:
@@ -105,7 +96,6 @@ def _position_error(source: str, message: str, position: int) -> BlueprintSource
 
 def _json5_message(source: str) -> str | None:
     """The json5 library's error for `source`, "" if it accepts it, None if it ran out of CPU."""
-    from blueprints.limits import PARSE_CPU_SECONDS
 
     code = _JSON5_CHILD.format(cpu=PARSE_CPU_SECONDS, memory=_CHILD_MEMORY)
     try:
@@ -128,8 +118,6 @@ def _syntax_error(source: str, error: Exception) -> BlueprintSourceError:
     near = _PYJSON5_NEAR.search(message)
     position = max(0, int(near.group(1)) - 1) if near else 0
     if isinstance(error, pyjson5.Json5NestingTooDeep):
-        from blueprints.limits import MAX_DEPTH
-
         return _position_error(
             source, f"The blueprint is nested more than {MAX_DEPTH} levels deep.", position
         )
@@ -165,7 +153,6 @@ def _text_problem(text: str) -> str | None:
 
 
 def _number_problem(word: str) -> str | None:
-    from blueprints.limits import MAX_INTEGER
 
     bare = word.lstrip("+-")
     if bare in ("NaN", "Infinity"):
@@ -239,7 +226,6 @@ def storable_check(data: Any) -> None:
 
     The parser's `_scan` names the line for text; this guards every other write path too.
     """
-    from blueprints.limits import MAX_INTEGER
 
     pending = [data]
     while pending:
@@ -264,8 +250,7 @@ def storable_check(data: Any) -> None:
 def json5_load(source: str) -> Any:
     """JSON5 text as data, within the limits and storable; BlueprintSourceError otherwise.
 
-    Only the text: what makes it a blueprint is `blueprint_parse`'s job."""
-    from blueprints.limits import MAX_DEPTH, source_size_check, value_count_check
+    Only the text: what makes it a blueprint is `checks.blueprint_parse`'s job."""
 
     if not source.strip():
         raise BlueprintSourceError("The blueprint is empty; it needs at least a name.")
@@ -286,15 +271,6 @@ def json5_load(source: str) -> Any:
         raise problem
     storable_check(data)
     return data
-
-
-def blueprint_parse(source: str) -> ParsedBlueprint:
-    """Parse and check blueprint JSON5. Raises BlueprintSourceError; returns data + warnings."""
-    from blueprints.checks import blueprint_check  # checks raise this module's error type
-
-    data = json5_load(source)
-    warnings = blueprint_check(data, source=source)
-    return ParsedBlueprint(data=data, warnings=warnings)
 
 
 def blueprint_dump(data: dict[str, Any]) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from blueprints.json5_io import BlueprintSourceError
+from blueprints.errors import BlueprintSourceError
 
 KIB = 1024
 MIB = 1024 * KIB

@@ -1,6 +1,7 @@
-"""What the editor asks of the package index, for a blueprint's chosen targets.
+"""Hardware profiles → package indexes: what the editor and the daily update ask of the index.
 
 Every target has its own suite, components and architecture; a package must exist for each.
+The package_index app knows nothing of profiles: this module is where they are mapped.
 """
 
 from __future__ import annotations
@@ -8,6 +9,24 @@ from __future__ import annotations
 from typing import Any
 
 from hardware_profiles.models import HardwareProfile
+from package_index.checks import (
+    package_index_missing,
+    packages_size,
+    packages_unknown,
+    services_suggested,
+)
+from package_index.search import package_search
+from package_index.store import IndexKey
+
+
+def package_index_targets() -> list[IndexKey]:
+    """Every (suite, component, arch) an enabled hardware profile builds from."""
+    targets = {
+        (profile.suite, component, profile.arch)
+        for profile in HardwareProfile.objects.filter(enabled=True)
+        for component in profile.components or ["main"]
+    }
+    return sorted(targets)
 
 
 def _groups(targets: list[HardwareProfile]) -> dict[tuple[str, tuple[str, ...]], list[str]]:
@@ -21,8 +40,6 @@ def _groups(targets: list[HardwareProfile]) -> dict[tuple[str, tuple[str, ...]],
 
 
 def package_search_for(*, query: str, targets: list[HardwareProfile], limit: int = 15) -> list[Any]:
-    from blueprints.package_index import package_search
-
     if not targets:
         targets = list(HardwareProfile.objects.filter(enabled=True, slug="pc-x86_64"))
     results: list[Any] = []
@@ -41,7 +58,6 @@ def package_search_for(*, query: str, targets: list[HardwareProfile], limit: int
 
 def packages_check(*, names: list[str], targets: list[HardwareProfile]) -> str:
     """A message naming packages missing for some target, or "" when all exist."""
-    from blueprints.package_index import package_index_missing, packages_unknown
 
     problems = []
     for (suite, components), arches in _groups(targets).items():
@@ -57,8 +73,6 @@ def packages_check(*, names: list[str], targets: list[HardwareProfile]) -> str:
 
 
 def package_summary(*, packages: list[str], targets: list[HardwareProfile]) -> dict[str, Any]:
-    from blueprints.package_index import package_index_missing, packages_size
-
     if not targets:
         return {"size_kib": None, "loaded": False}
     first = targets[0]
@@ -76,8 +90,6 @@ def package_summary(*, packages: list[str], targets: list[HardwareProfile]) -> d
 
 
 def services_suggested_for(*, packages: list[str], targets: list[HardwareProfile]) -> list[str]:
-    from blueprints.package_index import services_suggested
-
     if not targets or not packages:
         return []
     first = targets[0]

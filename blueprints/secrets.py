@@ -17,7 +17,7 @@ from typing import Any
 
 import pyjson5
 
-from blueprints.json5_io import BlueprintSourceError, json5_load
+from blueprints.json5_io import BlueprintSourceError, json5_load, line_of_key
 from builds.engine.secrets import MASK, Secret, is_secret_key, secrets_in
 
 logger = logging.getLogger(__name__)
@@ -282,8 +282,6 @@ def _placeholders(value: Any, path: Path = ()) -> list[tuple[Path, str]]:
 def placeholders_refuse(data: Any, source: str = "") -> None:
     """A blueprint still holding placeholders (an export made without secrets) is refused:
     saving it would store the placeholder text as the password or Wi-Fi key."""
-    from blueprints.json5_io import line_of_key
-
     found = _placeholders(data)
     if not found:
         return

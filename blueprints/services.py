@@ -8,13 +8,8 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 
-from blueprints.checks import NAME_PATTERN, blueprint_check, build_host_code
-from blueprints.json5_io import (
-    BlueprintSourceError,
-    blueprint_dump,
-    blueprint_parse,
-    storable_check,
-)
+from blueprints.checks import NAME_PATTERN, blueprint_check, blueprint_parse, build_host_code
+from blueprints.json5_io import BlueprintSourceError, blueprint_dump, storable_check
 from blueprints.limits import revision_limits_check
 from blueprints.models import Blueprint, BlueprintRevision
 from blueprints.secrets import source_with_secrets

@@ -13,7 +13,6 @@ from django_htmx.http import trigger_client_event
 
 from blueprints.diff import revision_diff
 from blueprints.editor import SECTIONS, Bound
-from blueprints.editor_forms import COMMON_LOCALES, SystemIniForm
 from blueprints.forms import BlueprintCreateForm, BlueprintImportForm, BlueprintSourceForm
 from blueprints.json5_io import BlueprintSourceError
 from blueprints.models import Blueprint, BlueprintRevision
@@ -27,8 +26,10 @@ from blueprints.services import (
     blueprint_revise,
     blueprint_update,
 )
-from builds.models import Build
-from builds.system_ini import render_for
+from blueprints.system_ini_form import COMMON_LOCALES, SystemIniForm
+
+# The one allowed edge from blueprints to builds (README): read-only selectors.
+from builds.selectors import last_build_per_target, system_ini_text
 
 
 @permission_required("blueprints.view_blueprint", raise_exception=True)
@@ -44,9 +45,7 @@ def blueprint_list(request: HttpRequest) -> HttpResponse:
         )
     rows = []
     for blueprint in blueprints:
-        last_builds = {}
-        for build in Build.objects.filter(revision__blueprint=blueprint).select_related("profile"):
-            last_builds.setdefault(build.profile_id, build)  # newest first
+        last_builds = last_build_per_target(blueprint)
         targets = blueprint.latest_revision.targets.all() if blueprint.latest_revision else []
         rows.append(
             {
@@ -255,7 +254,7 @@ def system_ini_preview(request: HttpRequest, name: str) -> HttpResponse:
         {k: v for k, v in form.cleaned_data.items() if k not in form.errors},
         keep_wifi_key=revision.data.get("system_ini") or {},
     )
-    text = render_for({**revision.data, "system_ini": values}, profile)
+    text = system_ini_text({**revision.data, "system_ini": values}, profile)
     return render(
         request,
         "blueprints/sections/system_ini_preview.html",

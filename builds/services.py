@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+from celery import current_app
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
@@ -28,6 +29,8 @@ from builds.models import Artifact, Build
 from hardware_profiles.models import HardwareProfile
 
 logger = logging.getLogger(__name__)
+# The build task's name: queued messages carry it, so it never changes (tasks.py pins it).
+BUILD_RUN_TASK = "builds.run"
 ACTIVE_STATES = (Build.State.QUEUED, Build.State.RUNNING)
 
 
@@ -62,10 +65,15 @@ QUEUE_UNAVAILABLE = (
 
 def _send_task(build: Build) -> None:
     """Hand the build to a worker. Bounded by CELERY_BROKER_CONNECTION_TIMEOUT and
-    CELERY_TASK_PUBLISH_RETRY_POLICY: an unreachable broker fails in seconds, not minutes."""
-    from builds.tasks import build_run_task  # tasks import services: avoid the cycle
+    CELERY_TASK_PUBLISH_RETRY_POLICY: an unreachable broker fails in seconds, not minutes.
 
-    build_run_task.apply_async(args=[build.pk], queue=build.profile.arch)
+    The task is sent by name, not imported: tasks call services, never the other way round
+    (and the web process never imports the tasks). ignore_result as on the task itself:
+    otherwise the send also subscribes to the result store, which hangs while Redis is down.
+    """
+    current_app.send_task(
+        BUILD_RUN_TASK, args=[build.pk], queue=build.profile.arch, ignore_result=True
+    )
 
 
 def _send_or_fail(build: Build) -> None:

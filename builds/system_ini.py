@@ -48,7 +48,7 @@ def render_for(
 
     Without `device_values` it holds the blueprint's defaults (the build, the preview). With
     them it is one device's file, and they are its whole top-level setting (the per-device
-    form starts filled in with the defaults: ``SystemIniForm.device_values``). A value the
+    form starts filled in with the defaults: ``DeviceSystemIniForm.device_values``). A value the
     checks reject is left out, as the device would ignore it; forms report the reasons
     before it comes to that. `profile` None (a blueprint without targets yet) means a wired
     device without Wi-Fi.

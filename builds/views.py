@@ -13,12 +13,13 @@ from django.utils.http import content_disposition_header
 from django.views.decorators.csp import csp_override
 from django.views.decorators.http import require_POST, require_safe
 
-from blueprints.editor_forms import SystemIniForm
 from blueprints.models import Blueprint
 from builds import paths
 from builds.downloads import ArtifactFileMissing, artifact_response
 from builds.engine.errors import SpecError
 from builds.engine.image_tools import ImageError
+from builds.forms import DeviceSystemIniForm
+from builds.logs import log_read
 from builds.models import Artifact, Build, builds_visible_to
 from builds.personalise import (
     PersonaliseRefusedError,
@@ -37,7 +38,6 @@ from builds.services import (
 from hardware_profiles.models import HardwareProfile
 
 logger = logging.getLogger(__name__)
-LOG_CHUNK = 256 * 1024
 HTMX_STOP_POLLING = 286  # htmx stops an `every` trigger on this status
 
 
@@ -109,22 +109,12 @@ def build_log(request: HttpRequest, build_id: int) -> HttpResponse:
 
     Plain text, added to the page as a text node by static/js/build-log.js."""
     build = _visible_build(request, build_id)
-    path = paths.build_log_path(build.artifact_source.pk)
-    size = path.stat().st_size if path.exists() else 0
-    # Clamped to the file: an offset past the end (or too long to seek to) reads nothing.
-    offset = min(_ascii_int(request.GET.get("offset", "0")) or 0, size)
-    chunk = b""
-    if path.exists():
-        with path.open("rb") as handle:
-            handle.seek(offset)
-            chunk = handle.read(LOG_CHUNK)
-    # Never cut a UTF-8 character in half: keep the tail for the next poll.
-    text = chunk.decode("utf-8", errors="ignore")
-    next_offset = offset + len(text.encode("utf-8"))
-    done = build.is_finished and next_offset >= size
-    response = HttpResponse(text, content_type="text/plain; charset=utf-8")
+    offset = _ascii_int(request.GET.get("offset", "0")) or 0
+    chunk = log_read(paths.build_log_path(build.artifact_source.pk), offset)
+    done = build.is_finished and chunk.next_offset >= chunk.size
+    response = HttpResponse(chunk.text, content_type="text/plain; charset=utf-8")
     response["X-Content-Type-Options"] = "nosniff"  # even if the site-wide setting is off
-    response["X-Log-Offset"] = str(next_offset)
+    response["X-Log-Offset"] = str(chunk.next_offset)
     if done:
         response.status_code = HTMX_STOP_POLLING if request.htmx else 200
         response["X-Log-Complete"] = "1"
@@ -209,8 +199,8 @@ def build_personalise(request: HttpRequest, build_id: int) -> HttpResponseBase:
     artifact = get_object_or_404(build.artifact_source.artifacts, kind=Artifact.Kind.DISK_RAW)
     has_wifi = build.profile.has_wifi
     defaults = build.revision.data.get("system_ini") or {}
-    form = SystemIniForm(
-        request.POST or None, has_wifi=has_wifi, initial=SystemIniForm.initial_from(defaults)
+    form = DeviceSystemIniForm(
+        request.POST or None, has_wifi=has_wifi, initial=DeviceSystemIniForm.initial_from(defaults)
     )
     if request.method == "POST" and form.is_valid():
         values = form.device_values(form.cleaned_data, defaults)

@@ -1,8 +1,10 @@
-"""Runs one claimed build: the engine in its own process group, watched and reported.
+"""Runs one claimed build: the engine in its own process group, watched, and its outcome.
 
-The worker streams the engine's events into the build log and the Build row, beats the
-heartbeat, stops the engine when the build is cancelled or takes too long, and publishes or
-fails the build. It never decides how to build: that is the engine's job.
+The worker streams the engine's events into the build log, beats the heartbeat (through the
+callable the task hands it), stops the engine when the build is cancelled or takes too long,
+and returns how the run ended. It never changes the Build row itself: the task applies the
+outcome through the services (publish, fail, requeue). It never decides how to build: that
+is the engine's job.
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
@@ -26,47 +28,31 @@ from django.conf import settings
 from builds import paths
 from builds.engine.events import parse_event
 from builds.engine.secrets import mask_secrets, secret_values
+from builds.logs import BuildLog
 from builds.models import Build
-from builds.services import (
-    ProducedFile,
-    PublishRefusedError,
-    build_fail,
-    build_heartbeat,
-    build_publish,
-    build_requeue,
-)
+from builds.services import ProducedFile, PublishRefusedError
 from builds.system_ini import default_system_ini
 
 logger = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent
 
+# (phase, progress) → False once the build is no longer running (cancelled).
+Heartbeat = Callable[[str, float], bool]
 
-@dataclass
+
+@dataclass(frozen=True)
 class Outcome:
-    """How a run ended, for the task to act on (retry only on transient errors)."""
+    """How a run ended, for the task to apply.
 
-    state: str  # "succeeded", "failed", "cancelled", "transient"
+    produced: the engine reported `files` in the staging directory (not published yet);
+    failed: `step` and `message` say why; transient: worth a retry (mirror unreachable);
+    cancelled: the build stopped being ours while it ran.
+    """
+
+    state: str  # "produced", "failed", "transient", "cancelled"
     message: str = ""
-
-
-class BuildLog:
-    """Append-only log file; the web reads it by byte offset while it grows.
-
-    Every line is masked here too (the engine masks its own): the worker writes the engine's
-    error messages and its own lines, and the log is shown to technicians."""
-
-    def __init__(self, path: Path, secrets: Iterable[str] = ()) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.secrets = list(secrets)
-        self._file = path.open("a", encoding="utf-8", errors="replace")
-
-    def write(self, line: str) -> None:
-        line = mask_secrets(line, self.secrets)
-        self._file.write(f"{time.strftime('%H:%M:%S')} {line}\n")
-        self._file.flush()
-
-    def close(self) -> None:
-        self._file.close()
+    step: str = ""
+    files: list[ProducedFile] = field(default_factory=list)
 
 
 def engine_command(build: Build, workdir: Path, staging: Path, system_ini: Path) -> list[str]:
@@ -123,25 +109,33 @@ def stop_process_group(process: subprocess.Popen, grace: float = 30.0) -> None:
 
 
 class EngineRun:
-    """One engine process for one build, from start to a final Outcome."""
+    """One engine process for one build, from start to an Outcome.
 
-    def __init__(self, build: Build) -> None:
+    Use it as a context manager: the staging directory holds the produced files until the
+    caller has published them, and is removed, with the work directory, on exit.
+    """
+
+    def __init__(self, build: Build, heartbeat: Heartbeat) -> None:
         self.build = build
+        self.heartbeat = heartbeat
         self.workdir = paths.build_work_dir(build.pk)
         self.staging = paths.build_staging_dir(build.pk)
         self.secrets = secret_values(build.spec) + secret_values(build.revision.data)
         self.log = BuildLog(paths.build_log_path(build.pk), self.secrets)
         self.process: subprocess.Popen | None = None
+        self.phase, self.progress = "starting", 0.0
+        self.result: list[ProducedFile] | None = None
+        self.error: dict | None = None
 
-    def run(self) -> Outcome:
-        try:
-            return self._run()
-        finally:
-            if self.process is not None:
-                stop_process_group(self.process)
-            shutil.rmtree(self.workdir, ignore_errors=True)
-            shutil.rmtree(self.staging, ignore_errors=True)
-            self.log.close()
+    def __enter__(self) -> EngineRun:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.process is not None:
+            stop_process_group(self.process)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+        shutil.rmtree(self.staging, ignore_errors=True)
+        self.log.close()
 
     def stop(self, reason: str) -> None:
         """Called on the soft time limit: stop the engine; the caller fails the build."""
@@ -149,7 +143,7 @@ class EngineRun:
         if self.process is not None:
             stop_process_group(self.process)
 
-    def _run(self) -> Outcome:
+    def run(self) -> Outcome:
         build = self.build
         for directory in (self.workdir, self.staging):
             shutil.rmtree(directory, ignore_errors=True)
@@ -169,9 +163,15 @@ class EngineRun:
         )
         lines: queue.Queue = queue.Queue()
         threading.Thread(target=_pump, args=(self.process.stdout, lines), daemon=True).start()
-        result: list[ProducedFile] | None = None
-        error: dict | None = None
-        phase, progress = "starting", 0.0
+        if not self._watch(lines):
+            self.log.write("!! build cancelled: stopping the engine")
+            stop_process_group(self.process)
+            return Outcome("cancelled")
+        return self._ending(self.process.wait())
+
+    def _watch(self, lines: queue.Queue) -> bool:
+        """Handle the engine's events until its output ends; False when the build was
+        cancelled meanwhile (the heartbeat says so)."""
         last_beat = 0.0
         while True:
             try:
@@ -179,49 +179,38 @@ class EngineRun:
             except queue.Empty:
                 line = ""
             if line is None:
-                break
+                return True
             if line:
-                event = parse_event(line)
-                kind = event["type"]
-                if kind == "log":
-                    self.log.write(event.get("line", ""))
-                elif kind == "step":
-                    phase = event.get("name", "")
-                    self.log.write(f"== step {event.get('index')}/{event.get('total')}: {phase}")
-                elif kind == "progress":
-                    progress = float(event.get("fraction", progress))
-                elif kind == "result":
-                    try:
-                        result = _produced_files(event)
-                    except PublishRefusedError as refused:
-                        error = {"message": f"The build's files were not published: {refused}."}
-                        self.log.write(f"!! {error['message']}")
-                elif kind == "error":
-                    error = event
-                    self.log.write(f"!! {event.get('step', '')}: {event.get('message', '')}")
+                self._on_event(parse_event(line))
             if time.monotonic() - last_beat >= settings.GENPACK_HEARTBEAT_SECONDS:
                 last_beat = time.monotonic()
-                if not build_heartbeat(build_id=build.pk, phase=phase, progress=progress):
-                    self.log.write("!! build cancelled: stopping the engine")
-                    stop_process_group(self.process)
-                    return Outcome("cancelled")
-        returncode = self.process.wait()
-        if returncode == 0 and result is not None and error is None:
+                if not self.heartbeat(self.phase, self.progress):
+                    return False
+
+    def _on_event(self, event: dict) -> None:
+        kind = event["type"]
+        if kind == "log":
+            self.log.write(event.get("line", ""))
+        elif kind == "step":
+            self.phase = event.get("name", "")
+            self.log.write(f"== step {event.get('index')}/{event.get('total')}: {self.phase}")
+        elif kind == "progress":
+            self.progress = float(event.get("fraction", self.progress))
+        elif kind == "result":
             try:
-                published = build_publish(build_id=build.pk, staging=self.staging, files=result)
+                self.result = _produced_files(event)
             except PublishRefusedError as refused:
-                message = f"The build's files were not published: {refused}."
-                self.log.write(f"!! {message}")
-                build_fail(build_id=build.pk, error=message)
-                return Outcome("failed", message)
-            if published:
-                self.log.write("== artifacts published")
-                return Outcome("succeeded")
-            return Outcome("cancelled")
-        message = (error or {}).get("message") or f"the engine stopped with exit code {returncode}"
+                self.error = {"message": f"The build's files were not published: {refused}."}
+                self.log.write(f"!! {self.error['message']}")
+        elif kind == "error":
+            self.error = event
+            self.log.write(f"!! {event.get('step', '')}: {event.get('message', '')}")
+
+    def _ending(self, returncode: int) -> Outcome:
+        if returncode == 0 and self.result is not None and self.error is None:
+            return Outcome("produced", files=self.result)
+        error = self.error or {}
+        message = error.get("message") or f"the engine stopped with exit code {returncode}"
         message = mask_secrets(message, self.secrets)  # shown on the build page
-        if error and error.get("transient"):
-            build_requeue(build_id=build.pk, reason=message)
-            return Outcome("transient", message)
-        build_fail(build_id=build.pk, error=message)
-        return Outcome("failed", message)
+        step = str(error.get("step", ""))
+        return Outcome("transient" if error.get("transient") else "failed", message, step)

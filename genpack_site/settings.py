@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "axes",
     "genpack_site",
     "hardware_profiles",
+    "package_index",
     "blueprints",
     "builds",
 ]

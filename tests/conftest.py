@@ -18,6 +18,7 @@ from django.test import Client
 from genpack_site import roles
 from hardware_profiles.seed import profiles_seed
 from tests.factories import UserFactory
+from tests.harness import mirror_serve, mirror_tree
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_REDIS_URL = os.environ.get("GENPACK_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -40,6 +41,19 @@ def _fast_password_hashing(settings) -> None:
 def seeded(db: None) -> None:
     roles.roles_sync()
     profiles_seed()
+
+
+@pytest.fixture
+def mirror_dists(tmp_path: Path) -> Path:
+    """The fixture archive laid out as a Debian mirror (tests/harness.py)."""
+    return mirror_tree(tmp_path)
+
+
+@pytest.fixture
+def mirror(mirror_dists: Path) -> Iterator[str]:
+    """The fixture archive served over real HTTP on 127.0.0.1, as a Debian mirror."""
+    with mirror_serve(mirror_dists.parent.parent.parent) as url:
+        yield url
 
 
 def _persona(name: str, role: str | None) -> Client:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from blueprints.json5_io import BlueprintSourceError, blueprint_parse
+from blueprints.checks import blueprint_parse
+from blueprints.json5_io import BlueprintSourceError
 
 
 @pytest.mark.parametrize(

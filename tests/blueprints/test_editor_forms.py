@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from blueprints.editor_forms import SettingForm, SystemIniForm
+from blueprints.editor_forms import SettingForm
+from blueprints.system_ini_form import SystemIniForm
 from tests.engine.test_system_ini import make_corpus  # SSH keys of the shared corpus
 
 # Every line separator str.splitlines() knows, CRLF, and other control characters.

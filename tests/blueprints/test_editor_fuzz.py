@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
 
 from blueprints.editor import SECTIONS
-from blueprints.editor_forms import COMMON_LOCALES
 from blueprints.models import Blueprint
+from blueprints.system_ini_form import COMMON_LOCALES
 
 pytestmark = pytest.mark.django_db
 

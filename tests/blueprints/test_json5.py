@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from blueprints.json5_io import BlueprintSourceError, blueprint_dump, blueprint_parse
+from blueprints.checks import blueprint_parse
+from blueprints.json5_io import BlueprintSourceError, blueprint_dump
 from blueprints.models import Blueprint
 from blueprints.services import blueprint_import
 

@@ -12,7 +12,8 @@ import pytest
 from django.test import Client
 
 from blueprints import limits
-from blueprints.json5_io import BlueprintSourceError, blueprint_dump, blueprint_parse
+from blueprints.checks import blueprint_parse
+from blueprints.json5_io import BlueprintSourceError, blueprint_dump
 from blueprints.models import Blueprint, BlueprintRevision
 from blueprints.services import blueprint_import, blueprint_restore, blueprint_revise
 from tests.blueprints.conftest import section_post

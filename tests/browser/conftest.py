@@ -6,13 +6,9 @@ reach the same database through `worker_env` (tests/builds/conftest.py).
 
 from __future__ import annotations
 
-import functools
 import gzip
-import hashlib
 import lzma
-import threading
 from collections.abc import Iterator
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -21,10 +17,11 @@ from django.core.cache import cache
 from playwright.sync_api import BrowserContext, Page, Playwright, sync_playwright
 from pytest_django.live_server_helper import LiveServer
 
-from blueprints.package_index import IndexCounts, package_index_update
 from genpack_site import roles
+from package_index.store import IndexCounts, package_index_update
 from tests.builds.conftest import worker_env, workers  # noqa: F401  (fixtures used here)
 from tests.factories import UserFactory
+from tests.harness import mirror_serve, release_write
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -57,11 +54,6 @@ def live_server(_static_files_collected: None, django_db_setup: None) -> Iterato
     server.stop()
 
 
-class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
 def _mirror_tree(root: Path) -> Path:
     """bookworm/main/amd64 as a Debian mirror lays it out: the shared fixture archive plus a
     few packages an appliance designer reaches for (tests/browser/data)."""
@@ -77,31 +69,15 @@ def _mirror_tree(root: Path) -> Path:
     (dists / "main" / "Contents-all.gz").write_bytes(
         gzip.compress((DEBIAN_DATA / "Contents-all").read_bytes())
     )
-    lines = [
-        f"Origin: Debian\nSuite: oldstable\nCodename: {SUITE}",
-        "Date: Sat, 11 Jul 2026 10:16:37 UTC",
-        "Architectures: amd64",
-        "Components: main",
-        "SHA256:",
-    ]
-    for path in sorted(p for p in dists.rglob("*") if p.is_file()):
-        data = path.read_bytes()
-        lines.append(f" {hashlib.sha256(data).hexdigest()} {len(data):8} {path.relative_to(dists)}")
-    (dists / "Release").write_text("\n".join(lines) + "\n")
+    release_write(dists, arches=("amd64",))
     return root
 
 
 @pytest.fixture
 def debian_mirror(tmp_path: Path) -> Iterator[str]:
     """The fixture archive served over real HTTP on 127.0.0.1."""
-    root = _mirror_tree(tmp_path / "mirror")
-    handler = functools.partial(_QuietHandler, directory=str(root))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/debian"
-    server.shutdown()
-    server.server_close()
+    with mirror_serve(_mirror_tree(tmp_path / "mirror")) as url:
+        yield url
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 
 from builds import paths
+from builds.logs import BuildLog
 from builds.models import Build
 from builds.services import (
     ProducedFile,
@@ -15,7 +16,6 @@ from builds.services import (
     build_publish,
     build_release,
 )
-from builds.worker import BuildLog
 from hardware_profiles.models import HardwareProfile
 from tests.builds.conftest import make_blueprint
 

@@ -17,7 +17,7 @@ from builds.services import (
     build_enqueue,
     build_publish,
 )
-from builds.worker import EngineRun
+from builds.tasks import claimed_build_run
 from hardware_profiles.models import HardwareProfile
 from tests.builds.conftest import make_blueprint
 
@@ -50,9 +50,9 @@ def test_forged_result_event_naming_a_host_file_fails_the_build_and_publishes_no
     forged = "../../../secret_key"  # from artifacts/staging/<id>/ to the data dir
     assert (paths.build_staging_dir(build.pk) / forged).resolve() == secret.resolve()
     monkeypatch.setenv("FAKE_ENGINE_FORGE_NAME", forged)
-    outcome = EngineRun(build).run()
+    state, _ = claimed_build_run(build.pk)
     build.refresh_from_db()
-    assert outcome.state == "failed"
+    assert state == "failed"
     assert build.state == Build.State.FAILED
     assert "not a bare file name" in build.error
     assert not Artifact.objects.filter(build=build).exists()

@@ -10,14 +10,16 @@ import hypothesis
 import pytest
 from hypothesis import strategies as st
 
-from blueprints.editor_forms import COMMON_LOCALES, SettingForm, SystemIniForm
+from blueprints.editor_forms import SettingForm
 from blueprints.models import BlueprintRevision
+from blueprints.system_ini_form import COMMON_LOCALES, SystemIniForm
 from builds.engine.device.system_ini import (
     AppSetting,
     parse_ini,
     validate_system_ini,
     validate_values,
 )
+from builds.forms import DeviceSystemIniForm
 from builds.personalise import device_system_ini
 from builds.services import build_enqueue
 from builds.system_ini import app_settings, default_system_ini, render_for
@@ -229,7 +231,9 @@ DEFAULTS = {
 @hypothesis.given(typed=typed_forms())
 def test_per_device_form_gives_exactly_its_keys_intact_or_an_error(typed) -> None:
     """The technician's per-device form (builds.views.build_personalise) for any typed text."""
-    form = SystemIniForm(typed, has_wifi=True, initial=SystemIniForm.initial_from(DEFAULTS))
+    form = DeviceSystemIniForm(
+        typed, has_wifi=True, initial=DeviceSystemIniForm.initial_from(DEFAULTS)
+    )
     if not form.is_valid():
         assert form.errors and all(m for messages in form.errors.values() for m in messages)
         return

@@ -7,9 +7,8 @@ from django.test import Client
 
 from blueprints.services import blueprint_revise
 from builds import paths
-from builds.models import Build
 from builds.services import build_claim, build_enqueue
-from builds.worker import EngineRun
+from builds.tasks import claimed_build_run
 from tests.builds.conftest import make_blueprint
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("data_dirs")]
@@ -39,9 +38,9 @@ def test_engine_output_and_error_are_masked_in_the_log_and_on_the_build_page(
         f"$ app-setup --db {DB_DEFAULT} --wifi {WIFI_KEY} token=tok-123456",
     )
 
-    outcome = EngineRun(Build.objects.get(pk=build.pk)).run()
+    state, _ = claimed_build_run(build.pk)
 
-    assert outcome.state == "failed"
+    assert state == "failed"
     log = paths.build_log_path(build.pk).read_text()
     build.refresh_from_db()
     page = product_manager.get(f"/builds/{build.pk}/").content.decode()

@@ -3,13 +3,13 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from blueprints.models import PackageIndexState
-from blueprints.package_index import package_index_targets, packages_index_all
+from blueprints.package_lookup import package_index_targets
 from blueprints.tasks import package_index_task
+from package_index.store import IndexKey, package_indexes_loaded, packages_index_all
 
 
-def _missing() -> list[tuple[str, str, str]]:
-    loaded = set(PackageIndexState.objects.values_list("suite", "component", "arch"))
+def _missing() -> list[IndexKey]:
+    loaded = package_indexes_loaded()
     return [target for target in package_index_targets() if target not in loaded]
 
 
@@ -44,7 +44,7 @@ class Command(BaseCommand):
             return
         started = time.monotonic()
         results = packages_index_all(
-            mirror=str(options["mirror"]), force=bool(options["force"]), only=_targets(options)
+            mirror=str(options["mirror"]), force=bool(options["force"]), targets=_targets(options)
         )
         for result in results:
             where = f"{result.suite}/{result.component}/{result.arch}"
@@ -62,7 +62,7 @@ class Command(BaseCommand):
             raise CommandError("Some indexes could not be read (see above).")
 
 
-def _targets(options: dict[str, object]) -> list[tuple[str, str, str]]:
+def _targets(options: dict[str, object]) -> list[IndexKey]:
     """The profiles' indexes narrowed by the options; all three options name one directly."""
     suite, component, arch = options["suite"], options["component"], options["arch"]
     if suite and component and arch:

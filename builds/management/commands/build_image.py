@@ -13,7 +13,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from blueprints.buildspec import buildspec_for
-from blueprints.json5_io import BlueprintSourceError, blueprint_parse
+from blueprints.checks import blueprint_parse
+from blueprints.json5_io import BlueprintSourceError
 from builds.engine import BuildError, ConsoleReporter, EngineOptions, SpecError, build
 from builds.system_ini import render_for
 from hardware_profiles.models import HardwareProfile

@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class PackageIndexConfig(AppConfig):
+    name = "package_index"

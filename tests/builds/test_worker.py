@@ -1,0 +1,47 @@
+"""The worker runs the engine and returns how it ended; only the task changes the Build."""
+
+from __future__ import annotations
+
+import pytest
+
+from builds.models import Build
+from builds.services import build_claim, build_enqueue
+from builds.tasks import claimed_build_run
+from builds.worker import EngineRun
+from tests.builds.conftest import make_blueprint
+
+pytestmark = pytest.mark.usefixtures("data_dirs")
+
+
+def _running(kvm) -> Build:
+    build = build_enqueue(
+        revision=make_blueprint("kiosk").latest_revision, profile=kvm, requested_by=None
+    )
+    assert build_claim(build_id=build.pk, worker="w", task_id="t")
+    return Build.objects.get(pk=build.pk)
+
+
+def test_a_failed_run_is_returned_with_its_step_and_the_row_left_to_the_task(
+    kvm, settings, monkeypatch
+) -> None:
+    settings.GENPACK_ENGINE_MODULE = "tests.fake_engine"
+    monkeypatch.setenv("FAKE_ENGINE_FAIL", "customize")
+    build = _running(kvm)
+
+    with EngineRun(build, heartbeat=lambda phase, progress: True) as run:
+        outcome = run.run()
+
+    assert (outcome.state, outcome.step) == ("failed", "customize")
+    assert "customize failed" in outcome.message
+    assert Build.objects.get(pk=build.pk).state == Build.State.RUNNING
+
+
+def test_produced_files_are_published_by_the_task(kvm, settings) -> None:
+    settings.GENPACK_ENGINE_MODULE = "tests.fake_engine"
+    build = _running(kvm)
+
+    state, _ = claimed_build_run(build.pk)
+
+    build.refresh_from_db()
+    assert state == "succeeded" == build.state
+    assert build.artifacts.exists()
