@@ -20,9 +20,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from builds.engine import BuildSpec, EngineOptions, NullReporter, build  # noqa: E402
-from builds.engine.options import DEFAULT_CACHE_DIR  # noqa: E402
-from builds.engine.rootfs import ENGINE_PACKAGES, cache_link_in_hook, sources_lines  # noqa: E402
+from image_builder import BuildSpec, EngineOptions, NullReporter, build  # noqa: E402
+from image_builder.options import DEFAULT_CACHE_DIR  # noqa: E402
+from image_builder.rootfs import ENGINE_PACKAGES, cache_link_in_hook, sources_lines  # noqa: E402
 
 MIB = 2**20
 

@@ -13,9 +13,9 @@ from typing import Any
 
 from blueprints.json5_io import BlueprintSourceError, line_of_key
 from blueprints.secrets import placeholders_refuse
-from builds.engine.device.system_ini import KNOWN_KEYS, AppSetting, validate_values
-from builds.engine.errors import SpecError
-from builds.engine.spec import UNIT_RE, BuildSpec
+from image_builder.device.system_ini import KNOWN_KEYS, AppSetting, validate_values
+from image_builder.errors import SpecError
+from image_builder.spec import UNIT_RE, BuildSpec
 
 KNOWN_FIELDS = frozenset(
     {

@@ -11,15 +11,15 @@ from typing import Any
 from django import forms
 
 from blueprints.checks import DEBIAN_PACKAGE, unit_name
-from builds.engine.device.system_ini import single_line_problem, validate_values
-from builds.engine.spec import (
+from hardware_profiles.models import HardwareProfile
+from image_builder.device.system_ini import single_line_problem, validate_values
+from image_builder.spec import (
     ACCOUNT_RE,
     FORBIDDEN_FILE_ROOTS,
     SPECIAL_MODE_BITS,
     UNIT_RE,
     protected_file_problem,
 )
-from hardware_profiles.models import HardwareProfile
 
 MAX_FILE_BYTES = 256 * 1024
 COMMON_LOCALES = [
@@ -278,7 +278,7 @@ class SettingForm(forms.Form):
         return [c.strip() for c in self.cleaned_data["choices"].split(",") if c.strip()]
 
     def clean(self) -> dict[str, Any]:
-        from builds.engine.device.system_ini import AppSetting
+        from image_builder.device.system_ini import AppSetting
 
         cleaned = super().clean()
         if self.errors:

@@ -23,9 +23,9 @@ from django.utils import timezone
 from blueprints.buildspec import buildspec_for
 from blueprints.models import BlueprintRevision
 from builds import paths
-from builds.engine.spec import BuildSpec
 from builds.models import Artifact, Build
 from hardware_profiles.models import HardwareProfile
+from image_builder.spec import BuildSpec
 
 logger = logging.getLogger(__name__)
 ACTIVE_STATES = (Build.State.QUEUED, Build.State.RUNNING)

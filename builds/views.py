@@ -17,8 +17,6 @@ from blueprints.editor_forms import SystemIniForm
 from blueprints.models import Blueprint
 from builds import paths
 from builds.downloads import ArtifactFileMissing, artifact_response
-from builds.engine.errors import SpecError
-from builds.engine.image_tools import ImageError
 from builds.models import Artifact, Build, builds_visible_to
 from builds.personalise import (
     PersonaliseRefusedError,
@@ -35,6 +33,8 @@ from builds.services import (
     build_release,
 )
 from hardware_profiles.models import HardwareProfile
+from image_builder.errors import SpecError
+from image_builder.image_tools import ImageError
 
 logger = logging.getLogger(__name__)
 LOG_CHUNK = 256 * 1024

@@ -24,8 +24,6 @@ from pathlib import Path
 from django.conf import settings
 
 from builds import paths
-from builds.engine.events import parse_event
-from builds.engine.secrets import mask_secrets, secret_values
 from builds.models import Build
 from builds.services import (
     ProducedFile,
@@ -36,6 +34,8 @@ from builds.services import (
     build_requeue,
 )
 from builds.system_ini import default_system_ini
+from image_builder.events import parse_event
+from image_builder.secrets import mask_secrets, secret_values
 
 logger = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent

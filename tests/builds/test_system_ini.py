@@ -12,16 +12,16 @@ from hypothesis import strategies as st
 
 from blueprints.editor_forms import COMMON_LOCALES, SettingForm, SystemIniForm
 from blueprints.models import BlueprintRevision
-from builds.engine.device.system_ini import (
+from builds.personalise import device_system_ini
+from builds.services import build_enqueue
+from builds.system_ini import app_settings, default_system_ini, render_for
+from hardware_profiles.models import HardwareProfile
+from image_builder.device.system_ini import (
     AppSetting,
     parse_ini,
     validate_system_ini,
     validate_values,
 )
-from builds.personalise import device_system_ini
-from builds.services import build_enqueue
-from builds.system_ini import app_settings, default_system_ini, render_for
-from hardware_profiles.models import HardwareProfile
 from tests.builds.conftest import make_blueprint
 from tests.engine.test_system_ini import make_corpus  # SSH keys of the shared corpus
 

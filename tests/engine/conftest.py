@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from builds.engine import BuildResult, BuildSpec, EngineOptions, NullReporter, build
-from builds.engine.image_tools import copy_image
+from image_builder import BuildResult, BuildSpec, EngineOptions, NullReporter, build
+from image_builder.image_tools import copy_image
 
 DATA = Path(__file__).parent / "data"
 ROOT_PASSWORD = "genpack"  # matches the hash in data/minimal.json
@@ -80,7 +80,7 @@ def minimal_build(
 
 
 def result_from_manifest(outdir: Path) -> BuildResult:
-    from builds.engine import Artifact
+    from image_builder import Artifact
 
     manifest = json.loads((outdir / "manifest.json").read_text())
     artifacts = [

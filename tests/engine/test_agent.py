@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from builds.engine.device import agent
+from image_builder.device import agent
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from builds.engine import BuildResult
-from builds.engine.image_tools import read_status, write_boot_file, write_system_ini
+from image_builder import BuildResult
+from image_builder.image_tools import read_status, write_boot_file, write_system_ini
 
 from .conftest import ROOT_PASSWORD
 from .qemu import QemuVM

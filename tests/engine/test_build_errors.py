@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from builds.engine import BuildError, BuildSpec, EngineOptions, build
+from image_builder import BuildError, BuildSpec, EngineOptions, build
 
 from .conftest import RecordingReporter, minimal_spec_data, require_build_host
 

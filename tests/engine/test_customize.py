@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from builds.engine import BuildSpec
-from builds.engine.customize import install_device_files, product_units
-from builds.engine.spec import protected_file_problem
+from image_builder import BuildSpec
+from image_builder.customize import install_device_files, product_units
+from image_builder.spec import protected_file_problem
 
 from .conftest import minimal_spec_data
 

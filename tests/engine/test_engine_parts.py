@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from builds.engine import BuildSpec, default_mirror
-from builds.engine.bootchain import fat_uuid, kernel_command_line
-from builds.engine.customize import unit_exists
-from builds.engine.pipeline import default_system_ini
-from builds.engine.trim import default_hostname
+from image_builder import BuildSpec, default_mirror
+from image_builder.bootchain import fat_uuid, kernel_command_line
+from image_builder.customize import unit_exists
+from image_builder.pipeline import default_system_ini
+from image_builder.trim import default_hostname
 
 from .conftest import minimal_spec_data
 

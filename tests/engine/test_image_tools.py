@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from builds.engine.image_tools import (
+from image_builder.image_tools import (
     boot_partition_offset,
     read_boot_file,
     read_status,

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from builds.engine import BuildSpec, EngineOptions, pipeline
-from builds.engine.chroot import Chroot
-from builds.engine.runner import CommandResult
+from image_builder import BuildSpec, EngineOptions, pipeline
+from image_builder.chroot import Chroot
+from image_builder.runner import CommandResult
 
 from .conftest import RecordingReporter, minimal_spec_data
 

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from builds.engine import BuildError
-from builds.engine.runner import MASK, Runner, mask_secrets
+from image_builder import BuildError
+from image_builder.runner import MASK, Runner, mask_secrets
 
 from .conftest import RecordingReporter
 

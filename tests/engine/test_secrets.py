@@ -8,19 +8,19 @@ from pathlib import Path
 
 import pytest
 
-from builds.engine import BuildSpec
-from builds.engine.assemble import Artifact
-from builds.engine.pipeline import build_secrets, manifest_data
-from builds.engine.report import TeeReporter
-from builds.engine.runner import MASK, Runner, mask_secrets
-from builds.engine.secrets import (
+from image_builder import BuildSpec
+from image_builder.assemble import Artifact
+from image_builder.pipeline import build_secrets, manifest_data
+from image_builder.report import TeeReporter
+from image_builder.runner import MASK, Runner, mask_secrets
+from image_builder.secrets import (
     is_secret_key,
     manifest_spec,
     scrub_manifest,
     secret_values,
     secrets_in,
 )
-from builds.engine.spec import BUILDER_VERSION
+from image_builder.spec import BUILDER_VERSION
 
 from .conftest import RecordingReporter
 

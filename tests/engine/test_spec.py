@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from builds.engine import BuildSpec, SpecError
+from image_builder import BuildSpec, SpecError
 
 from .conftest import minimal_spec_data
 

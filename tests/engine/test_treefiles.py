@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from builds.engine.spec import protected_file_problem
-from builds.engine.treefiles import Tree, TreePathError
+from image_builder.spec import protected_file_problem
+from image_builder.treefiles import Tree, TreePathError
 
 ME = {"uid": os.getuid(), "gid": os.getgid()}  # chown to oneself works without root
 

@@ -77,7 +77,7 @@ _MAX_PROBLEMS = 50
 _TRUE_WORDS = frozenset({"1", "yes", "true", "on"})
 _FALSE_WORDS = frozenset({"0", "no", "false", "off"})
 # Substrings of a key name (lowercased, "-" read as "_") that make its value a secret; the
-# one list for system.ini, blueprint pages, manifests and build logs (builds/engine/secrets.py).
+# one list for system.ini, blueprint pages, manifests and build logs (image_builder/secrets.py).
 _SECRET_WORDS = (
     "password",
     "passwd",

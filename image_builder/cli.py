@@ -1,4 +1,4 @@
-"""python -m builds.engine SPEC.json --out DIR  — one build from the command line."""
+"""python -m image_builder SPEC.json --out DIR  — one build from the command line."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ TRANSIENT_MARKERS = (
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m builds.engine", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m image_builder", description=__doc__)
     parser.add_argument("spec", type=Path, help="BuildSpec as JSON")
     parser.add_argument("--out", type=Path, required=True, help="directory for the artifacts")
     parser.add_argument("--workdir", type=Path, help="empty work directory (default: a temp dir)")

@@ -15,7 +15,7 @@ from importlib import import_module
 from typing import Any
 
 # Loaded on first use (PEP 562): a worker, the web app and the fast test engine import small
-# parts such as builds.engine.events or .errors, and should not pay for the whole pipeline.
+# parts such as image_builder.events or .errors, and should not pay for the whole pipeline.
 _EXPORTS = {
     "STEPS": "pipeline",
     "BuildResult": "pipeline",
