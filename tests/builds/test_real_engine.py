@@ -11,7 +11,7 @@ from builds import paths
 from builds.models import Build
 from tests.builds.conftest import make_blueprint
 from tests.conftest import wait_until
-from tests.engine.conftest import require_build_host
+from tests.image_builder.conftest import require_build_host
 
 pytestmark = pytest.mark.slow
 

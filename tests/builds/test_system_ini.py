@@ -23,7 +23,7 @@ from image_builder.device.system_ini import (
     validate_values,
 )
 from tests.builds.conftest import make_blueprint
-from tests.engine.test_system_ini import make_corpus  # SSH keys of the shared corpus
+from tests.image_builder.test_system_ini import make_corpus  # SSH keys of the shared corpus
 
 SEPARATORS = ["\n", "\r", "\r\n", "\v", "\f", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"]
 CONTROLS = ["\x00", "\t", "\x1b", "\x7f", "\x9b"]
