@@ -11,9 +11,9 @@ import json
 import re
 from typing import Any
 
+from appliance.system_ini import KNOWN_KEYS, AppSetting, validate_values
 from blueprints.json5_io import BlueprintSourceError, line_of_key
 from blueprints.secrets import placeholders_refuse
-from image_builder.device.system_ini import KNOWN_KEYS, AppSetting, validate_values
 from image_builder.errors import SpecError
 from image_builder.spec import UNIT_RE, BuildSpec
 

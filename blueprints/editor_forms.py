@@ -10,9 +10,9 @@ from typing import Any
 
 from django import forms
 
+from appliance.system_ini import single_line_problem, validate_values
 from blueprints.checks import DEBIAN_PACKAGE, unit_name
 from hardware_profiles.models import HardwareProfile
-from image_builder.device.system_ini import single_line_problem, validate_values
 from image_builder.spec import (
     ACCOUNT_RE,
     FORBIDDEN_FILE_ROOTS,
@@ -278,7 +278,7 @@ class SettingForm(forms.Form):
         return [c.strip() for c in self.cleaned_data["choices"].split(",") if c.strip()]
 
     def clean(self) -> dict[str, Any]:
-        from image_builder.device.system_ini import AppSetting
+        from appliance.system_ini import AppSetting
 
         cleaned = super().clean()
         if self.errors:

@@ -38,7 +38,7 @@ POLICY_RC_D = "#!/bin/sh\nexit 101\n"
 
 
 def device_file(name: str) -> bytes:
-    return resources.files("image_builder.device").joinpath(name).read_bytes()
+    return resources.files("appliance").joinpath(name).read_bytes()
 
 
 def install_host_file(root: Path, path: str, data: bytes, mode: int = 0o644) -> None:
@@ -81,7 +81,7 @@ def install_device_files(spec: BuildSpec, root: Path, build_id: str) -> None:
     try:
         shared = device_file("system_ini.py")
     except FileNotFoundError as error:
-        raise BuildError(STEP, "image_builder/device/system_ini.py is missing") from error
+        raise BuildError(STEP, "appliance/system_ini.py is missing") from error
     install_host_file(root, "/usr/lib/genpack/system_ini.py", shared)
     info = json.dumps(image_info(spec, build_id), indent=1, sort_keys=True).encode()
     install_host_file(root, "/usr/lib/genpack/image.json", info)

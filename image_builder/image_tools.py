@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from .device.system_ini import STATUS_FILE_NAME, parse_status_report
+from appliance.system_ini import STATUS_FILE_NAME, parse_status_report
 
 ESP_TYPES = {"C12A7328-F81F-11D2-BA4B-00A0C93EC93B", "EF", "C", "B", "E"}
 MTOOLS_ENV = {**os.environ, "MTOOLS_SKIP_CHECK": "1"}

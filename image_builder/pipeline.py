@@ -42,7 +42,7 @@ class BuildResult:
 
 
 def default_system_ini(spec: BuildSpec, build_id: str) -> str:
-    from .device import system_ini
+    from appliance import system_ini
 
     settings = []
     for item in spec.settings:
@@ -59,7 +59,7 @@ def default_system_ini(spec: BuildSpec, build_id: str) -> str:
 def build_secrets(spec: BuildSpec, system_ini_text: str | None = None) -> list[str]:
     """Values the build log must never show: the spec's secrets (secrets.py) and the secret
     keys of the system.ini that goes onto the boot partition (the default Wi-Fi key)."""
-    from .device import system_ini
+    from appliance import system_ini
 
     values = secret_values(spec.to_dict())
     if system_ini_text:

@@ -1,4 +1,4 @@
-"""Tests for image_builder/device/system_ini.py: the system.ini module shared by web and device.
+"""Tests for appliance/system_ini.py: the system.ini module shared by web and device.
 
 No Django here: the module runs inside the appliance image too, so these tests import nothing
 but it (and pytest/hypothesis).
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from image_builder.device.system_ini import (
+from appliance.system_ini import (
     SECRET_MASK,
     AppSetting,
     ParsedIni,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from image_builder.device import agent
+from appliance import agent
 
 
 @pytest.fixture
