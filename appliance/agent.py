@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""On-device system.ini agent, installed as /usr/lib/genpack/agent.py next to system_ini.py.
+"""On-device system.ini agent, installed as /usr/lib/genpack/agent.py beside system_ini/.
 
 `agent.py apply`  (genpack-agent.service, early, before networkd/timesyncd/getty start):
     reads system.ini from the boot partition, validates it with the shared module and writes

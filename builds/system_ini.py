@@ -1,7 +1,7 @@
 """The system.ini of a blueprint's image, or of one device: rendered from the values.
 
 Parsing, validation and rendering live in the one module the device shares
-(appliance/system_ini.py); this feeds it a blueprint's values. The preview, the
+(appliance/system_ini/); this feeds it a blueprint's values. The preview, the
 build and the personalised download all come through :func:`render_for`, so a technician
 gets in the image exactly what the product manager saw.
 

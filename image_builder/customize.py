@@ -76,13 +76,24 @@ def image_info(spec: BuildSpec, build_id: str) -> dict:
     }
 
 
+def install_device_package(root: Path, name: str) -> None:
+    """Copy the package appliance/<name>/ to /usr/lib/genpack/<name>/, beside the agent that
+    imports it as a top-level package (its modules import one another relatively)."""
+    package = resources.files("appliance").joinpath(name)
+    try:
+        modules = sorted(entry.name for entry in package.iterdir() if entry.name.endswith(".py"))
+    except FileNotFoundError as error:
+        raise BuildError(STEP, f"appliance/{name}/ is missing") from error
+    if "__init__.py" not in modules:
+        raise BuildError(STEP, f"appliance/{name}/__init__.py is missing")
+    for module in modules:
+        data = package.joinpath(module).read_bytes()
+        install_host_file(root, f"/usr/lib/genpack/{name}/{module}", data)
+
+
 def install_device_files(spec: BuildSpec, root: Path, build_id: str) -> None:
     install_host_file(root, "/usr/lib/genpack/agent.py", device_file("agent.py"), 0o755)
-    try:
-        shared = device_file("system_ini.py")
-    except FileNotFoundError as error:
-        raise BuildError(STEP, "appliance/system_ini.py is missing") from error
-    install_host_file(root, "/usr/lib/genpack/system_ini.py", shared)
+    install_device_package(root, "system_ini")
     info = json.dumps(image_info(spec, build_id), indent=1, sort_keys=True).encode()
     install_host_file(root, "/usr/lib/genpack/image.json", info)
     for unit in ("genpack-agent.service", "genpack-status.service", "genpack-ssh-keygen.service"):

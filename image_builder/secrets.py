@@ -21,8 +21,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from appliance.system_ini import _SECRET_WORDS as SECRET_WORDS
 from appliance.system_ini import SECRET_MASK, is_secret_key
+from appliance.system_ini.keys import _SECRET_WORDS as SECRET_WORDS
 
 __all__ = [
     "MASK",

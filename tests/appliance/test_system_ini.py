@@ -1,4 +1,4 @@
-"""Tests for appliance/system_ini.py: the system.ini module shared by web and device.
+"""Tests for appliance/system_ini/: the system.ini package shared by web and device.
 
 No Django here: the module runs inside the appliance image too, so these tests import nothing
 but it (and pytest/hypothesis).
