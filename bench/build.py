@@ -1,6 +1,6 @@
 """Engine build vs the same package set built by hand with the raw tools, in one run.
 
-    python bench/build.py [--spec tests/engine/data/minimal.json] [--workdir DIR] [--no-boot]
+    python bench/build.py [--spec tests/image_builder/data/minimal.json] [--workdir DIR] [--no-boot]
 
 Prints: wall time of both (target ratio <= 1.15), system.img sizes (target ratio <= 0.85),
 boot-to-login time of the engine image under QEMU (TCG), and what system.img is made of.
@@ -20,9 +20,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from builds.engine import BuildSpec, EngineOptions, NullReporter, build  # noqa: E402
-from builds.engine.options import DEFAULT_CACHE_DIR  # noqa: E402
-from builds.engine.rootfs import ENGINE_PACKAGES, cache_link_in_hook, sources_lines  # noqa: E402
+from image_builder import BuildSpec, EngineOptions, NullReporter, build  # noqa: E402
+from image_builder.options import DEFAULT_CACHE_DIR  # noqa: E402
+from image_builder.rootfs import ENGINE_PACKAGES, cache_link_in_hook, sources_lines  # noqa: E402
 
 MIB = 2**20
 
@@ -109,7 +109,7 @@ def breakdown(root: Path, manifest: dict) -> None:
 
 
 def boot_time(disk: Path, workdir: Path) -> float:
-    from tests.engine.qemu import QemuVM
+    from tests.image_builder.qemu import QemuVM
 
     copy = workdir / "boot.img"
     subprocess.run(["cp", "--sparse=always", str(disk), str(copy)], check=True)
@@ -121,7 +121,7 @@ def boot_time(disk: Path, workdir: Path) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--spec", type=Path, default=ROOT / "tests/engine/data/minimal.json")
+    parser.add_argument("--spec", type=Path, default=ROOT / "tests/image_builder/data/minimal.json")
     parser.add_argument("--workdir", type=Path, default=Path("/var/tmp/genpack-bench"))
     parser.add_argument("--no-boot", action="store_true")
     args = parser.parse_args()

@@ -367,7 +367,7 @@ class EngineTiming:
     """The fast engine run alone, exactly as a worker starts it (medians, seconds)."""
 
     interpreter: float  # fork/exec + `python -c pass`: what starting any Python process costs
-    startup: float  # fork/exec → the engine's main() runs: interpreter + importing builds.engine
+    startup: float  # fork/exec → the engine's main() runs: interpreter + importing image_builder
     work: float  # main() → process exit: the fake build itself
 
     @property
@@ -868,7 +868,7 @@ How the figures are made
   Engine alone: tests.fake_engine started with the worker's own command line and nothing
     around it, alternating with the builds of 1a (medians of {2 * len(latency.timings)}):
       start a Python process (python -c pass)  {ms(engine.interpreter):>7}  orchestration (spawning)
-      import builds.engine                     {ms(imports):>7}  the engine's own run time
+      import image_builder                     {ms(imports):>7}  the engine's own run time
       fake build, main() -> exit               {ms(engine.work):>7}  the engine's own run time
     Starting a process per build is the worker's choice (isolation, killpg), so it counts
     as overhead; the engine's imports and work ({ms(engine.own)}) do not.

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from builds.engine.errors import SpecError
-from builds.engine.spec import BuildSpec
 from hardware_profiles.models import HardwareProfile
+from image_builder.errors import SpecError
+from image_builder.spec import BuildSpec
 
 # genpack names architectures the Gentoo way; accept those and Debian's.
 ARCH_ALIASES = {"amd64": ("amd64", "x86_64"), "arm64": ("arm64", "aarch64")}

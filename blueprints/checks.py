@@ -12,12 +12,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from appliance.system_ini import KNOWN_KEYS, AppSetting, validate_values
 from blueprints.buildspec import unit_name, user_entry
 from blueprints.json5_io import BlueprintSourceError, json5_load, line_of_key
 from blueprints.secrets import placeholders_refuse
-from builds.engine.device.system_ini import KNOWN_KEYS, AppSetting, validate_values
-from builds.engine.errors import SpecError
-from builds.engine.spec import UNIT_RE, BuildSpec
+from image_builder.errors import SpecError
+from image_builder.spec import UNIT_RE, BuildSpec
 
 KNOWN_FIELDS = frozenset(
     {

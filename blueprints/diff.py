@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from builds.engine.device.system_ini import SECRET_MASK, is_secret_key
+from appliance.system_ini import SECRET_MASK, is_secret_key
 
 LIST_FIELDS = ("targets", "packages", "buildtime_packages", "services", "setup_commands")
 KEYED_FIELDS = {

@@ -7,19 +7,19 @@ from typing import Any
 
 from django import forms
 
+from appliance.system_ini import validate_values
 from blueprints.buildspec import unit_name
 from blueprints.checks import DEBIAN_PACKAGE
 from blueprints.limits import MAX_FILE_BYTES, size_text
 from blueprints.system_ini_form import OneLineField, lines_split
-from builds.engine.device.system_ini import validate_values
-from builds.engine.spec import (
+from hardware_profiles.models import HardwareProfile
+from image_builder.spec import (
     ACCOUNT_RE,
     FORBIDDEN_FILE_ROOTS,
     SPECIAL_MODE_BITS,
     UNIT_RE,
     protected_file_problem,
 )
-from hardware_profiles.models import HardwareProfile
 
 
 class BasicsForm(forms.Form):
@@ -246,7 +246,7 @@ class SettingForm(forms.Form):
         return [c.strip() for c in self.cleaned_data["choices"].split(",") if c.strip()]
 
     def clean(self) -> dict[str, Any]:
-        from builds.engine.device.system_ini import AppSetting
+        from appliance.system_ini import AppSetting
 
         cleaned = super().clean()
         if self.errors:

@@ -1,6 +1,6 @@
 """Secrets on blueprint pages: shown as placeholders that keep the stored value.
 
-Which values are secret is defined once, in builds/engine/secrets.py (users' password hashes,
+Which values are secret is defined once, in image_builder/secrets.py (users' password hashes,
 secret system.ini keys such as wifi_key, defaults of settings secret by name). Here the JSON5
 text a product manager sees (detail page, source editor, export) gets a unique placeholder in
 place of each secret, at that value's own place in the text, so comments and layout stay; when
@@ -18,7 +18,7 @@ from typing import Any
 import pyjson5
 
 from blueprints.json5_io import BlueprintSourceError, json5_load, line_of_key
-from builds.engine.secrets import MASK, Secret, is_secret_key, secrets_in
+from image_builder.secrets import MASK, Secret, is_secret_key, secrets_in
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from django import forms
 
-from builds.engine.device.system_ini import single_line_problem, validate_values
+from appliance.system_ini import single_line_problem, validate_values
 
 COMMON_LOCALES = [
     "en_US.UTF-8",

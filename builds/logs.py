@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from builds.engine.secrets import mask_secrets
+from image_builder.secrets import mask_secrets
 
 LOG_CHUNK = 256 * 1024
 

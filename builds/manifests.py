@@ -2,7 +2,7 @@
 
 Builds made before the builder stopped recording password hashes, file contents, setup
 commands and secret defaults in manifest.json (technicians download it) keep their files; this
-rewrites each published manifest with the scrubbed spec (builds/engine/secrets.py), atomically,
+rewrites each published manifest with the scrubbed spec (image_builder/secrets.py), atomically,
 and updates the Artifact row's size and sha256. SHA256SUMS lists the images only, not the
 manifest, so it stays as it is.
 """
@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from builds.engine.secrets import scrub_manifest
+from image_builder.secrets import scrub_manifest
 
 logger = logging.getLogger(__name__)
 

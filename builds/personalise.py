@@ -21,9 +21,9 @@ from django.conf import settings
 
 from builds import paths
 from builds.downloads import ArtifactFileMissing, artifact_file
-from builds.engine.image_tools import copy_image, write_system_ini
 from builds.models import Artifact, Build
 from builds.system_ini import render_for
+from image_builder.image_tools import copy_image, write_system_ini
 
 CHUNK = 1024 * 1024
 

@@ -24,9 +24,9 @@ from django.utils import timezone
 from blueprints.buildspec import buildspec_for
 from blueprints.models import BlueprintRevision
 from builds import paths
-from builds.engine.spec import BuildSpec
 from builds.models import Artifact, Build
 from hardware_profiles.models import HardwareProfile
+from image_builder.spec import BuildSpec
 
 logger = logging.getLogger(__name__)
 # The build task's name: queued messages carry it, so it never changes (tasks.py pins it).

@@ -1,7 +1,7 @@
 """The system.ini of a blueprint's image, or of one device: rendered from the values.
 
 Parsing, validation and rendering live in the one module the device shares
-(builds/engine/device/system_ini.py); this feeds it a blueprint's values. The preview, the
+(appliance/system_ini/); this feeds it a blueprint's values. The preview, the
 build and the personalised download all come through :func:`render_for`, so a technician
 gets in the image exactly what the product manager saw.
 
@@ -15,12 +15,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from blueprints.models import BlueprintRevision
-from builds.engine.device.system_ini import (
+from appliance.system_ini import (
     AppSetting,
     render_system_ini,
     validate_values,
 )
+from blueprints.models import BlueprintRevision
 from hardware_profiles.models import HardwareProfile
 
 

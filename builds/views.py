@@ -16,8 +16,6 @@ from django.views.decorators.http import require_POST, require_safe
 from blueprints.models import Blueprint
 from builds import paths
 from builds.downloads import ArtifactFileMissing, artifact_response
-from builds.engine.errors import SpecError
-from builds.engine.image_tools import ImageError
 from builds.forms import DeviceSystemIniForm
 from builds.logs import log_read
 from builds.models import Artifact, Build, builds_visible_to
@@ -36,6 +34,8 @@ from builds.services import (
     build_release,
 )
 from hardware_profiles.models import HardwareProfile
+from image_builder.errors import SpecError
+from image_builder.image_tools import ImageError
 
 logger = logging.getLogger(__name__)
 HTMX_STOP_POLLING = 286  # htmx stops an `every` trigger on this status

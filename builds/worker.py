@@ -26,12 +26,12 @@ from pathlib import Path
 from django.conf import settings
 
 from builds import paths
-from builds.engine.events import parse_event
-from builds.engine.secrets import mask_secrets, secret_values
 from builds.logs import BuildLog
 from builds.models import Build
 from builds.services import ProducedFile, PublishRefusedError
 from builds.system_ini import default_system_ini
+from image_builder.events import parse_event
+from image_builder.secrets import mask_secrets, secret_values
 
 logger = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,7 +12,6 @@ from pathlib import Path
 import dj_database_url
 from django.utils.csp import CSP
 
-from builds.engine.options import default_mirror
 from genpack_site.env import (
     env_bool,
     env_int,
@@ -21,6 +20,7 @@ from genpack_site.env import (
     env_str,
     secret_key_from_file,
 )
+from image_builder.options import default_mirror
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -230,7 +230,7 @@ LOGGING = {
 # --- Build orchestration (builds/services.py, builds/tasks.py) ---
 # The engine runs as `python -m <module> build ...` in its own process group; tests swap in a
 # fast engine with the same command-line protocol.
-GENPACK_ENGINE_MODULE = env_str("GENPACK_ENGINE_MODULE", "builds.engine")
+GENPACK_ENGINE_MODULE = env_str("GENPACK_ENGINE_MODULE", "image_builder")
 GENPACK_MAX_PENDING_BUILDS = env_int("GENPACK_MAX_PENDING_BUILDS", 20)
 GENPACK_MIN_FREE_BYTES = env_int("GENPACK_MIN_FREE_BYTES", 8 * 1024**3)
 GENPACK_HEARTBEAT_SECONDS = env_int("GENPACK_HEARTBEAT_SECONDS", 5)

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Install the host tools the image engine (builds/engine) and its boot tests need.
+# Install the host tools the image engine (image_builder/) and its boot tests need.
 # Idempotent: asks dpkg what is missing and only then runs apt-get update + install.
 # Recommends are skipped on purpose: qemu-system-x86's recommends pull a desktop (~900 MB).
 set -eu

@@ -17,8 +17,8 @@ import os
 import time
 from pathlib import Path
 
-from builds.engine.events import JsonEventReporter, exit_with_parent
-from builds.engine.secrets import manifest_spec
+from image_builder.events import JsonEventReporter, exit_with_parent
+from image_builder.secrets import manifest_spec
 
 STEPS = ("rootfs", "customize", "trim", "boot chain", "system.ini agent", "pack")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from blueprints.buildspec import buildspec_for
-from builds.engine.errors import SpecError
 from hardware_profiles.models import HardwareProfile
+from image_builder.errors import SpecError
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,7 @@ from builds import paths
 from builds.models import Build
 from tests.builds.conftest import make_blueprint
 from tests.conftest import wait_until
-from tests.engine.conftest import require_build_host
+from tests.image_builder.conftest import require_build_host
 
 pytestmark = pytest.mark.slow
 
@@ -20,7 +20,7 @@ def test_real_build_from_the_web_to_a_resumed_download(workers, product_manager,
     require_build_host()
     workers(
         "real",
-        GENPACK_ENGINE_MODULE="builds.engine",
+        GENPACK_ENGINE_MODULE="image_builder",
         GENPACK_APT_CACHE_DIR=os.environ.get("GENPACK_APT_CACHE", "/var/cache/genpack/apt"),
     )
     blueprint = make_blueprint("sshbox", ["openssh-server"])

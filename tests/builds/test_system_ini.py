@@ -10,22 +10,22 @@ import hypothesis
 import pytest
 from hypothesis import strategies as st
 
-from blueprints.editor_forms import SettingForm
-from blueprints.models import BlueprintRevision
-from blueprints.system_ini_form import COMMON_LOCALES, SystemIniForm
-from builds.engine.device.system_ini import (
+from appliance.system_ini import (
     AppSetting,
     parse_ini,
     validate_system_ini,
     validate_values,
 )
+from blueprints.editor_forms import SettingForm
+from blueprints.models import BlueprintRevision
+from blueprints.system_ini_form import COMMON_LOCALES, SystemIniForm
 from builds.forms import DeviceSystemIniForm
 from builds.personalise import device_system_ini
 from builds.services import build_enqueue
 from builds.system_ini import app_settings, default_system_ini, render_for
 from hardware_profiles.models import HardwareProfile
 from tests.builds.conftest import make_blueprint
-from tests.engine.test_system_ini import make_corpus  # SSH keys of the shared corpus
+from tests.appliance.test_system_ini import make_corpus  # SSH keys of the shared corpus
 
 SEPARATORS = ["\n", "\r", "\r\n", "\v", "\f", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"]
 CONTROLS = ["\x00", "\t", "\x1b", "\x7f", "\x9b"]

@@ -143,7 +143,7 @@ def test_personalised_download_carries_the_device_settings(
     kvm,
     tmp_path: Path,
 ) -> None:
-    from builds.engine.image_tools import read_boot_file
+    from image_builder.image_tools import read_boot_file
     from tests.images import small_disk_image
 
     build = build_enqueue(

@@ -82,7 +82,6 @@ def test_apps_import_only_downwards() -> None:
         for app, forbidden in FORBIDDEN.items()
         if module.split(".")[0] == app
         and target.startswith(forbidden)
-        and not target.startswith("builds.engine")  # the builder layer, imported by everyone
         and (module, target) not in ALLOWED_BACK_EDGES
     ]
 

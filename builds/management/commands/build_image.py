@@ -15,9 +15,9 @@ from django.core.management.base import BaseCommand, CommandError
 from blueprints.buildspec import buildspec_for
 from blueprints.checks import blueprint_parse
 from blueprints.json5_io import BlueprintSourceError
-from builds.engine import BuildError, ConsoleReporter, EngineOptions, SpecError, build
 from builds.system_ini import render_for
 from hardware_profiles.models import HardwareProfile
+from image_builder import BuildError, ConsoleReporter, EngineOptions, SpecError, build
 
 
 class Command(BaseCommand):

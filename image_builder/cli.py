@@ -1,0 +1,123 @@
+"""python -m image_builder SPEC.json --out DIR  — one build from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import tempfile
+from pathlib import Path
+
+from .errors import BuildError, SpecError
+from .options import DEFAULT_CACHE_DIR, EngineOptions
+from .pipeline import build
+from .report import ConsoleReporter
+from .spec import BuildSpec
+
+# Words in a failed step's output that mean the mirror could not be reached: worth a retry,
+# unlike a package that does not exist or a unit that fails.
+TRANSIENT_MARKERS = (
+    "Temporary failure resolving",
+    "Could not resolve",
+    "Could not connect",
+    "Connection refused",
+    "Connection timed out",
+    "Network is unreachable",
+    "503  Service Unavailable",
+    "Hash Sum mismatch",
+)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m image_builder", description=__doc__)
+    parser.add_argument("spec", type=Path, help="BuildSpec as JSON")
+    parser.add_argument("--out", type=Path, required=True, help="directory for the artifacts")
+    parser.add_argument("--workdir", type=Path, help="empty work directory (default: a temp dir)")
+    parser.add_argument("--mirror", help="Debian mirror URL (default: the host's apt source)")
+    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE_DIR, help="shared .deb cache")
+    parser.add_argument("--no-cache", action="store_true", help="do not use the .deb cache")
+    parser.add_argument("--system-ini", type=Path, help="system.ini to put on the boot partition")
+    parser.add_argument("--build-id", default="local")
+    parser.add_argument("--keep-workdir", action="store_true")
+    parser.add_argument("--quiet", action="store_true", help="step headers only")
+    parser.add_argument(
+        "--events",
+        action="store_true",
+        help="print JSON event lines for a worker (see events.py) instead of a console display",
+    )
+    return parser.parse_args(argv)
+
+
+def _is_transient(error: BuildError) -> bool:
+    return any(marker in error.message for marker in TRANSIENT_MARKERS)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.events:
+        from .events import JsonEventReporter, exit_with_parent
+
+        exit_with_parent()
+        reporter = JsonEventReporter()
+    else:
+        reporter = ConsoleReporter(verbose=not args.quiet)
+    try:
+        spec = BuildSpec.from_dict(json.loads(args.spec.read_text())).normalise()
+    except (OSError, ValueError, SpecError) as error:
+        _fail(args, reporter, "spec", f"{args.spec}: {error}")
+        return 2
+    options = EngineOptions(
+        mirror=args.mirror,
+        apt_cache_dir=None if args.no_cache else args.cache,
+        keep_workdir=args.keep_workdir,
+        build_id=args.build_id,
+    )
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="genpack-build-", dir="/var/tmp"))
+    if args.workdir is None:
+        workdir.rmdir()  # build() wants to create (or find empty) its own work directory
+    ini = args.system_ini.read_text(encoding="utf-8-sig") if args.system_ini else None
+    # `kill PID` must also stop mksquashfs & co. (own process groups): turn SIGTERM into the
+    # KeyboardInterrupt the runner already handles by killing the running command's group.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        result = build(
+            spec,
+            workdir=workdir,
+            outdir=args.out,
+            options=options,
+            reporter=reporter,
+            system_ini=ini,
+        )
+    except BuildError as error:
+        _fail(args, reporter, error.step, error.message, transient=_is_transient(error))
+        return 1
+    except KeyboardInterrupt:
+        _fail(args, reporter, "cancelled", "the build was stopped")
+        return 130
+    if args.events:
+        reporter.emit(
+            {
+                "type": "result",
+                "artifacts": [
+                    {"kind": a.kind, "name": Path(a.path).name, "size": a.size, "sha256": a.sha256}
+                    for a in result.artifacts
+                ],
+            }
+        )
+        return 0
+    print(f"\nbuild {spec.name} ({spec.spec_hash()[:12]}) finished:")
+    for artifact in result.artifacts:
+        print(f"  {artifact.kind:12} {artifact.size / 2**20:9.1f} MiB  {artifact.path}")
+    print("  timings: " + ", ".join(f"{k} {v:.0f}s" for k, v in result.timings.items()))
+    return 0
+
+
+def _fail(
+    args: argparse.Namespace, reporter: object, step: str, message: str, transient: bool = False
+) -> None:
+    if args.events:
+        reporter.emit(  # type: ignore[attr-defined]
+            {"type": "error", "step": step, "message": message, "transient": transient}
+        )
+    else:
+        print(f"\nBUILD FAILED ({step}): {message}")

@@ -1,0 +1,62 @@
+"""customize: what the engine writes itself is out of reach of a product manager's files."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from image_builder import BuildSpec
+from image_builder.customize import install_device_files, product_units
+from image_builder.spec import protected_file_problem
+
+from .conftest import minimal_spec_data
+
+# The image runs the agent with Debian's python3; the host's is the same version (3.11).
+DEVICE_PYTHON = shutil.which("python3", path="/usr/bin") or sys.executable
+
+
+def test_every_file_the_engine_installs_is_protected_from_product_files(tmp_path: Path) -> None:
+    spec = BuildSpec.from_dict(minimal_spec_data()).normalise()
+    install_device_files(spec, tmp_path, "b1")
+    written = ["/" + str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file()]
+    assert len(written) >= 8
+    for path in [*written, "/usr/sbin/policy-rc.d", "/etc/initramfs-tools/conf.d/genpack.conf"]:
+        assert protected_file_problem(path), path
+        if path.startswith("/usr/"):  # merged /usr: /lib/x is /usr/lib/x
+            assert protected_file_problem(path.removeprefix("/usr")), path
+
+
+def test_units_defined_by_product_files_are_enabled_after_them() -> None:
+    spec = BuildSpec.from_dict(
+        {
+            **minimal_spec_data(),
+            "services": ["ssh", "kiosk", "worker@1.service"],
+            "files": [
+                {"path": "/etc/systemd/system/kiosk.service", "content": ""},
+                {"path": "/usr/lib/systemd/system/worker@.service", "content": ""},
+                {"path": "/etc/ssh.service", "content": ""},  # not a unit directory
+            ],
+        }
+    ).normalise()
+    assert product_units(spec) == ("kiosk.service", "worker@1.service")
+
+
+def test_the_installed_agent_imports_the_installed_system_ini_package(tmp_path: Path) -> None:
+    spec = BuildSpec.from_dict(minimal_spec_data()).normalise()
+    install_device_files(spec, tmp_path, "b1")
+    genpack = tmp_path / "usr/lib/genpack"
+    assert (genpack / "system_ini/__init__.py").is_file()
+    assert (genpack / "system_ini/validate.py").is_file()
+    # -I: nothing but the installed tree can provide system_ini (no repo, no PYTHONPATH).
+    # An unknown command makes the agent print its usage after every import succeeded.
+    run = subprocess.run(
+        [DEVICE_PYTHON, "-I", str(genpack / "agent.py"), "usage"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert run.returncode == 2, run.stderr
+    assert "usage:" in run.stderr

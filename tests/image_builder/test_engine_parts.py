@@ -1,0 +1,66 @@
+"""Small pure parts of the engine: mirror discovery, kernel command line, default system.ini."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from image_builder import BuildSpec, default_mirror
+from image_builder.bootchain import fat_uuid, kernel_command_line
+from image_builder.customize import unit_exists
+from image_builder.pipeline import default_system_ini
+from image_builder.trim import default_hostname
+
+from .conftest import minimal_spec_data
+
+SOURCES = """\
+Types: deb
+URIs: http://mirror.example/debian
+Suites: bookworm bookworm-updates
+Components: main
+
+Types: deb
+URIs: http://mirror.example/debian-security
+Suites: bookworm-security
+Components: main
+"""
+
+
+def spec(**changes: object) -> BuildSpec:
+    return BuildSpec.from_dict({**minimal_spec_data(), **changes}).normalise()
+
+
+def test_default_mirror_is_the_hosts_deb822_source_for_the_suite(tmp_path: Path) -> None:
+    (tmp_path / "debian.sources").write_text(SOURCES)
+    assert default_mirror("bookworm", tmp_path) == "http://mirror.example/debian"
+    assert default_mirror("trixie", tmp_path) == "http://deb.debian.org/debian"
+
+
+def test_serial_console_is_the_last_console_so_it_gets_boot_messages() -> None:
+    line = kernel_command_line(spec(serial_console="ttyS0,115200", kernel_args="quiet"))
+    assert line == "console=tty0 console=ttyS0,115200 quiet"
+
+
+def test_fat_uuid_looks_like_blkid_shows_it() -> None:
+    assert fat_uuid("1A2B3C4D") == "1A2B-3C4D"
+
+
+def test_default_hostname_is_a_valid_label() -> None:
+    assert default_hostname(spec(name="my_kiosk.v2")) == "my-kiosk-v2"
+
+
+def test_default_system_ini_is_crlf_and_lists_app_settings() -> None:
+    text = default_system_ini(
+        spec(settings=[{"section": "kiosk", "key": "url", "default": "http://localhost"}]),
+        "42",
+    )
+    assert "\r\n" in text and "\n" not in text.replace("\r\n", "")
+    assert "[kiosk]" in text
+    assert "hostname" in text
+
+
+def test_template_units_are_found_by_their_template_file(tmp_path: Path) -> None:
+    units = tmp_path / "usr/lib/systemd/system"
+    units.mkdir(parents=True)
+    (units / "getty@.service").write_text("")
+    assert unit_exists(tmp_path, "getty@tty1.service")
+    assert not unit_exists(tmp_path, "nothing.service")
