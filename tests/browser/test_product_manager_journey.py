@@ -218,7 +218,7 @@ def export_and_import_copy(page: Page, base: str, shot: Shot) -> None:
     expect(page.get_by_role("heading", name=BLUEPRINT)).to_be_visible()
     shot("blueprint-detail")
     with page.expect_download() as download_info:
-        page.get_by_role("link", name=re.compile("^Export")).click()
+        page.get_by_role("button", name=re.compile("^Export")).click()
     download = download_info.value
     assert download.suggested_filename == f"{BLUEPRINT}.genpack.json5"
     exported = Path(download.path()).read_text(encoding="utf-8")
