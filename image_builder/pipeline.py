@@ -141,6 +141,145 @@ def publish(files: list[Path], outdir: Path) -> list[Path]:
     return [outdir / path.name for path in files]
 
 
+class _Build:
+    """One run of build(): the steps in order, each a method, sharing the run's state."""
+
+    def __init__(
+        self, spec: BuildSpec, workdir: Path, options: EngineOptions, reporter: Reporter,
+        system_ini: str | None,
+    ) -> None:  # fmt: skip
+        self.spec = spec
+        self.workdir = workdir
+        self.options = options
+        self.system_ini = system_ini
+        self.stage = workdir / "out"
+        self.stage.mkdir()
+        self.tee = TeeReporter(reporter, self.stage / "build.log")
+        self.runner = Runner(self.tee, default_timeout=options.command_timeout)
+        self.runner.add_secrets(build_secrets(spec, system_ini))
+        self.tee.mask = self.runner.mask
+        self.root = workdir / "root"
+        self.chroot = Chroot(self.root, self.runner)
+        self.build_id = options.build_id
+        self.timings: dict[str, float] = {}
+        self.volume_id = bootchain.new_fat_volume_id()
+        self.disk = self.stage / f"{spec.name}-{spec.profile}.img"
+        self.system_img = self.stage / "system.img"
+        self.packages: dict[str, dict[str, str]] = {}
+        self.produced: list[tuple[str, Path]] = []
+
+    def run_steps(self) -> None:
+        spec, root, runner = self.spec, self.root, self.runner
+        steps: list[tuple[str, Callable[[], object]]] = [
+            ("rootfs", lambda: rootfs.build_rootfs(spec, root, self.options, runner)),
+            ("customize", lambda: customize.customize(spec, root, self.chroot, self.build_id)),
+            ("boot", self.boot),
+            ("trim", lambda: trim.trim(spec, root, self.chroot, runner)),
+            ("squashfs", self.squashfs),
+            ("disk", self.disk_image),
+            ("outputs", self.outputs),
+        ]
+        for index, (name, action) in enumerate(steps, 1):
+            self.tee.step(name, index, len(STEPS))
+            started = time.monotonic()
+            action()
+            self.timings[name] = round(time.monotonic() - started, 1)
+            self.tee.log(f"step {name} done in {self.timings[name]} s")
+            self.tee.progress(index / len(STEPS))
+
+    def boot(self) -> None:
+        version = bootchain.make_initramfs(self.spec, self.root, self.chroot)
+        bootchain.place_kernel(self.root, version)
+        self.tee.log(
+            f"kernel {version}: /boot/kernel, /boot/initramfs "
+            f"({(self.root / 'boot/initramfs').stat().st_size // 1024} KiB)"
+        )
+
+    def squashfs(self) -> None:
+        self.packages.update(assemble.installed_packages(self.root, self.runner))
+        # Last change to the tree, after every command that runs in it (setup commands,
+        # services, purges, update-initramfs, trim) and after the package list is read.
+        customize.place_product_files(self.spec, self.root, self.runner)
+        assemble.write_metadata(self.spec, self.root, self.build_id, self.packages)
+        assemble.make_squashfs(self.spec, self.root, self.system_img, self.runner)
+        self.tee.log(f"system.img: {self.system_img.stat().st_size / 2**20:.1f} MiB")
+        if not self.options.keep_workdir:
+            remove_tree(self.root)
+
+    def disk_image(self) -> None:
+        workdir = self.workdir
+        efi = bootchain.make_grub_efi(self.spec, self.volume_id, workdir, self.runner)
+        ini_path = workdir / "system.ini"
+        ini_text = self.system_ini
+        if ini_text is None:
+            ini_text = default_system_ini(self.spec, self.build_id)
+        ini_path.write_bytes(ini_text.encode("utf-8"))
+        readme = workdir / "README.TXT"
+        readme.write_text(readme_text(self.spec, self.build_id))
+        fat_image = workdir / "fat.img"
+        assemble.make_fat(
+            path=fat_image,
+            size_mib=assemble.fat_size_mib(self.system_img),
+            volume_id=self.volume_id,
+            files={
+                "EFI/BOOT/BOOTX64.EFI": efi,
+                "system.img": self.system_img,
+                "system.ini": ini_path,
+                "README.TXT": readme,
+            },
+            runner=self.runner,
+        )
+        assemble.assemble_disk(
+            disk=self.disk,
+            fat_image=fat_image,
+            data_label=assemble.data_label(self.volume_id),
+            workdir=workdir,
+            runner=self.runner,
+        )
+        fat_image.unlink()
+        self.produced.extend([("system-img", self.system_img), ("disk-raw", self.disk)])
+
+    def outputs(self) -> None:
+        self.produced.extend(assemble.compress_outputs(self.spec, self.disk, self.runner))
+
+    def publish_to(self, outdir: Path) -> BuildResult:
+        """Checksums and manifest next to the images, then everything into outdir at once."""
+        stage = self.stage
+        sums = assemble.write_sums(stage, self.produced)
+        artifacts = [
+            Artifact(kind, path, path.stat().st_size, assemble.sha256_file(path))
+            for kind, path in self.produced
+        ]
+        manifest = manifest_data(
+            self.spec,
+            build_id=self.build_id,
+            fat_uuid=bootchain.fat_uuid(self.volume_id),
+            kernel_command_line=bootchain.kernel_command_line(self.spec),
+            sources=rootfs.sources_lines(self.spec, self.options),
+            packages=self.packages,
+            artifacts=artifacts,
+            timings=self.timings,
+        )
+        manifest_path = assemble.write_manifest(stage / "manifest.json", manifest)
+        self.tee.log(f"build finished: {sum(self.timings.values()):.0f} s in steps")
+        self.tee.close()
+        extra = [sums, manifest_path, stage / "build.log"]
+        published = publish([path for _, path in self.produced] + extra, outdir)
+        by_name = {path.name: path for path in published}
+        final = [Artifact(a.kind, by_name[a.path.name], a.size, a.sha256) for a in artifacts]
+        for kind, path in zip(("sha256sums", "manifest", "log"), extra, strict=True):
+            moved = by_name[path.name]
+            final.append(Artifact(kind, moved, moved.stat().st_size, assemble.sha256_file(moved)))
+        return BuildResult(
+            artifacts=final,
+            timings=self.timings,
+            spec_hash=self.spec.spec_hash(),
+            fat_uuid=bootchain.fat_uuid(self.volume_id),
+            build_id=self.build_id,
+            packages={name: p["version"] for name, p in self.packages.items()},
+        )
+
+
 def build(
     spec: BuildSpec,
     *,
@@ -156,133 +295,14 @@ def build(
     if workdir.exists() and any(workdir.iterdir()):
         raise BuildError("prepare", f"work directory {workdir} is not empty")
     workdir.mkdir(parents=True, exist_ok=True)
-    stage = workdir / "out"
-    stage.mkdir()
-    tee = TeeReporter(reporter, stage / "build.log")
-    runner = Runner(tee, default_timeout=options.command_timeout)
-    runner.add_secrets(build_secrets(spec, system_ini))
-    tee.mask = runner.mask
-    root = workdir / "root"
-    chroot = Chroot(root, runner)
-    build_id = options.build_id
-    timings: dict[str, float] = {}
-    volume_id = bootchain.new_fat_volume_id()
-    base = f"{spec.name}-{spec.profile}"
-    disk = stage / f"{base}.img"
-    system_img = stage / "system.img"
-    packages: dict[str, dict[str, str]] = {}
-    produced: list[tuple[str, Path]] = []
-
-    def run_step(index: int, name: str, action: Callable[[], object]) -> None:
-        tee.step(name, index, len(STEPS))
-        started = time.monotonic()
-        action()
-        timings[name] = round(time.monotonic() - started, 1)
-        tee.log(f"step {name} done in {timings[name]} s")
-        tee.progress(index / len(STEPS))
-
-    def do_boot() -> None:
-        version = bootchain.make_initramfs(spec, root, chroot)
-        bootchain.place_kernel(root, version)
-        tee.log(
-            f"kernel {version}: /boot/kernel, /boot/initramfs "
-            f"({(root / 'boot/initramfs').stat().st_size // 1024} KiB)"
-        )
-
-    def do_squashfs() -> None:
-        packages.update(assemble.installed_packages(root, runner))
-        # Last change to the tree, after every command that runs in it (setup commands,
-        # services, purges, update-initramfs, trim) and after the package list is read.
-        customize.place_product_files(spec, root, runner)
-        assemble.write_metadata(spec, root, build_id, packages)
-        assemble.make_squashfs(spec, root, system_img, runner)
-        tee.log(f"system.img: {system_img.stat().st_size / 2**20:.1f} MiB")
-        if not options.keep_workdir:
-            remove_tree(root)
-
-    def do_disk() -> None:
-        efi = bootchain.make_grub_efi(spec, volume_id, workdir, runner)
-        ini_path = workdir / "system.ini"
-        ini_text = system_ini if system_ini is not None else default_system_ini(spec, build_id)
-        ini_path.write_bytes(ini_text.encode("utf-8"))
-        readme = workdir / "README.TXT"
-        readme.write_text(readme_text(spec, build_id))
-        fat_image = workdir / "fat.img"
-        assemble.make_fat(
-            path=fat_image,
-            size_mib=assemble.fat_size_mib(system_img),
-            volume_id=volume_id,
-            files={
-                "EFI/BOOT/BOOTX64.EFI": efi,
-                "system.img": system_img,
-                "system.ini": ini_path,
-                "README.TXT": readme,
-            },
-            runner=runner,
-        )
-        assemble.assemble_disk(
-            disk=disk,
-            fat_image=fat_image,
-            data_label=assemble.data_label(volume_id),
-            workdir=workdir,
-            runner=runner,
-        )
-        fat_image.unlink()
-        produced.extend([("system-img", system_img), ("disk-raw", disk)])
-
-    def do_outputs() -> None:
-        produced.extend(assemble.compress_outputs(spec, disk, runner))
-
+    run = _Build(spec, workdir, options, reporter, system_ini)
     try:
-        run_step(1, "rootfs", lambda: rootfs.build_rootfs(spec, root, options, runner))
-        run_step(2, "customize", lambda: customize.customize(spec, root, chroot, build_id))
-        run_step(3, "boot", do_boot)
-        run_step(4, "trim", lambda: trim.trim(spec, root, chroot, runner))
-        run_step(5, "squashfs", do_squashfs)
-        run_step(6, "disk", do_disk)
-        run_step(7, "outputs", do_outputs)
-        sums = assemble.write_sums(stage, produced)
-        artifacts = [
-            Artifact(kind, path, path.stat().st_size, assemble.sha256_file(path))
-            for kind, path in produced
-        ]
-        manifest = manifest_data(
-            spec,
-            build_id=build_id,
-            fat_uuid=bootchain.fat_uuid(volume_id),
-            kernel_command_line=bootchain.kernel_command_line(spec),
-            sources=rootfs.sources_lines(spec, options),
-            packages=packages,
-            artifacts=artifacts,
-            timings=timings,
-        )
-        manifest_path = assemble.write_manifest(stage / "manifest.json", manifest)
-        tee.log(f"build finished: {sum(timings.values()):.0f} s in steps")
-        tee.close()
-        extra = [sums, manifest_path, stage / "build.log"]
-        published = publish([path for _, path in produced] + extra, outdir)
-        by_name = {path.name: path for path in published}
-        final = [Artifact(a.kind, by_name[a.path.name], a.size, a.sha256) for a in artifacts] + [
-            Artifact(
-                kind,
-                by_name[path.name],
-                by_name[path.name].stat().st_size,
-                assemble.sha256_file(by_name[path.name]),
-            )
-            for kind, path in zip(("sha256sums", "manifest", "log"), extra, strict=True)
-        ]
-        return BuildResult(
-            artifacts=final,
-            timings=timings,
-            spec_hash=spec.spec_hash(),
-            fat_uuid=bootchain.fat_uuid(volume_id),
-            build_id=build_id,
-            packages={name: p["version"] for name, p in packages.items()},
-        )
+        run.run_steps()
+        return run.publish_to(outdir)
     except BuildError as error:
-        tee.log(f"BUILD FAILED in step {error.step}: {error.message}")
+        run.tee.log(f"BUILD FAILED in step {error.step}: {error.message}")
         raise
     finally:
-        tee.close()
+        run.tee.close()
         if not options.keep_workdir:
             remove_tree(workdir)
