@@ -88,18 +88,65 @@ class Runner:
         started = time.monotonic()
         lines: list[str] = []
         tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
+
+        def on_output(line: str) -> None:
+            tail.append(line)
+            if keep_output:
+                lines.append(line)
+            if on_line is not None:
+                on_line(line)
+            if not quiet:
+                self.reporter.log(line)
+
+        process = self._spawn(args, step=step, cwd=cwd, env=full_env, stdin=input_text)
+        timed_out = self._watch(process, input_text, limit, on_output)
+        seconds = time.monotonic() - started
+        output = lines if keep_output else list(tail)
+        result = CommandResult(args, process.returncode, seconds, output)
+        program = os.path.basename(args[0])
+        if timed_out:
+            raise BuildError(step, f"{program} took longer than {limit} s")
+        self.reporter.log(f"  ({program}: exit {process.returncode}, {seconds:.1f} s)")
+        if check and process.returncode != 0:
+            hint = failure_hint(output) if failure_hint else None
+            if hint:
+                raise BuildError(step, hint)
+            tail_text = "\n".join(list(tail)[-15:])
+            raise BuildError(
+                step, f"{program} failed with exit code {process.returncode}:\n{tail_text}"
+            )
+        return result
+
+    @staticmethod
+    def _spawn(
+        args: list[str],
+        *,
+        step: str,
+        cwd: Path | None,
+        env: dict[str, str],
+        stdin: str | bytes | None,
+    ) -> subprocess.Popen[bytes]:
         try:
-            process = subprocess.Popen(
+            return subprocess.Popen(
                 args,
-                stdin=subprocess.PIPE if input_text is not None else subprocess.DEVNULL,
+                stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 cwd=cwd,
-                env=full_env,
+                env=env,
                 start_new_session=True,
             )
         except OSError as error:
             raise BuildError(step, f"cannot run {args[0]}: {error.strerror}") from error
+
+    def _watch(
+        self,
+        process: subprocess.Popen[bytes],
+        input_text: str | bytes | None,
+        limit: int,
+        on_output: Callable[[str], None],
+    ) -> bool:
+        """Feed stdin, pass each masked output line on, wait; True when the limit killed it."""
         self._current = process
         timed_out = threading.Event()
 
@@ -122,14 +169,7 @@ class Runner:
                     pass  # the command exited early; its status tells why
             assert process.stdout is not None
             for raw in process.stdout:
-                line = self.mask(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
-                tail.append(line)
-                if keep_output:
-                    lines.append(line)
-                if on_line is not None:
-                    on_line(line)
-                if not quiet:
-                    self.reporter.log(line)
+                on_output(self.mask(raw.decode("utf-8", errors="replace").rstrip("\r\n")))
             process.wait()
         except BaseException:
             # Caller cancelled (KeyboardInterrupt, Celery soft limit...): take the tree down too.
@@ -138,26 +178,7 @@ class Runner:
         finally:
             watchdog.cancel()
             self._current = None
-        seconds = time.monotonic() - started
-        result = CommandResult(
-            args, process.returncode, seconds, lines if keep_output else list(tail)
-        )
-        if timed_out.is_set():
-            raise BuildError(step, f"{os.path.basename(args[0])} took longer than {limit} s")
-        self.reporter.log(
-            f"  ({os.path.basename(args[0])}: exit {process.returncode}, {seconds:.1f} s)"
-        )
-        if check and process.returncode != 0:
-            hint = failure_hint(list(tail) if not keep_output else lines) if failure_hint else None
-            if hint:
-                raise BuildError(step, hint)
-            tail_text = "\n".join(list(tail)[-15:])
-            raise BuildError(
-                step,
-                f"{os.path.basename(args[0])} failed with exit code {process.returncode}:\n"
-                f"{tail_text}",
-            )
-        return result
+        return timed_out.is_set()
 
     def terminate(self) -> None:
         """Kill the running command's whole process group (for a caller cancelling a build)."""
