@@ -13,7 +13,8 @@ Redis) and prints one table with each target and PASS/FAIL:
 It uses its own PostgreSQL database (genpack_bench_queue), Redis db 14 and a data dir under
 /var/tmp; at the end it stops every process it started and removes all of them. It changes no
 project file. The host is shared, so each part first waits (up to 3 minutes) for the CPUs to
-be quiet, and the report says how busy they were. Project modules are imported inside
+be quiet, and the report says how busy they were. Its processes, broker and fast engine come
+from the test suite's harness (tests/harness.py). Project modules are imported inside
 functions because the settings they read come from the environment this script sets first
 (see configure_django).
 """
@@ -21,6 +22,7 @@ functions because the settings they read come from the environment this script s
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import http.client
 import http.cookies
@@ -28,8 +30,6 @@ import itertools
 import os
 import re
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -39,11 +39,25 @@ import time
 import urllib.parse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
+# Run as a script, Python puts bench/ first on sys.path, where this file would shadow the
+# standard library's `queue` (Celery, kombu and urllib3 import it): put the project there.
+sys.path[:] = [str(ROOT), *(p for p in sys.path if Path(p or ".").resolve() != BENCH_DIR)]
+
+from tests.harness import (  # noqa: E402  (the path above first)
+    Processes,
+    broker_env,
+    celery_worker_command,
+    fake_engine_env,
+    free_port,
+    redis_flush,
+    wait_until,
+)
+
 BENCH_DB = "genpack_bench_queue"
 POSTGRES = "postgres://postgres@127.0.0.1:5432"
 REDIS_URL = "redis://127.0.0.1:6379/14"
@@ -60,28 +74,16 @@ THROUGHPUT_TARGET_RATIO = 0.9
 # --- Setup ---------------------------------------------------------------------------------
 
 
-def project_first_on_path() -> None:
-    """Run as a script, Python puts bench/ first on sys.path, where this file would shadow the
-    standard library's `queue` (Celery, kombu and urllib3 import it): put the project there."""
-    if sys.path and Path(sys.path[0]).resolve() == BENCH_DIR:
-        sys.path[0] = str(ROOT)
-    elif str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-
-
 def bench_environment(data_dir: Path, max_pending: int) -> dict[str, str]:
     """Settings shared by this process, the workers and gunicorn (all env-driven)."""
     env = dict(os.environ)
+    # The fast engine drops a file named `<pid>-<monotonic ns>` when its main() starts:
+    # that splits a build's time into "before the engine" and "engine + after".
+    env.update(broker_env(REDIS_URL), **fake_engine_env(data_dir / "engine-marks"))
     env.update(
         DJANGO_SETTINGS_MODULE="genpack_site.settings",
         DATABASE_URL=f"{POSTGRES}/{BENCH_DB}",
-        CELERY_BROKER_URL=REDIS_URL,
-        CELERY_RESULT_BACKEND=REDIS_URL,
         GENPACK_DATA_DIR=str(data_dir),
-        GENPACK_ENGINE_MODULE="tests.fake_engine",
-        # The fast engine drops a file named `<pid>-<monotonic ns>` when its main() starts:
-        # that splits a build's time into "before the engine" and "engine + after".
-        FAKE_ENGINE_MARKS=str(data_dir / "engine-marks"),
         # The default (20) would refuse most of a 40-build burst; the guard is not measured.
         GENPACK_MAX_PENDING_BUILDS=str(max_pending),
         GENPACK_DEBIAN_MIRROR="http://deb.debian.org/debian",  # never contacted
@@ -109,10 +111,6 @@ def drop_database() -> None:
     connections.close_all()
     sql = f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)"
     subprocess.run(["psql", f"{POSTGRES}/postgres", "-c", sql], check=False, capture_output=True)
-
-
-def flush_redis() -> None:
-    subprocess.run(["redis-cli", "-u", REDIS_URL, "flushdb"], check=False, capture_output=True)
 
 
 def configure_django(env: dict[str, str]) -> None:
@@ -145,66 +143,11 @@ def create_product_manager() -> None:
 # --- Processes -------------------------------------------------------------------------------
 
 
-@dataclass
-class Processes:
-    """Every process the bench starts, each in its own session so its whole group can go."""
-
-    env: dict[str, str]
-    log_dir: Path
-    started: list[subprocess.Popen] = field(default_factory=list)
-
-    def start(self, name: str, command: list[str]) -> subprocess.Popen:
-        # Output to a file, not a pipe: an unread pipe fills up and blocks a chatty worker.
-        log = (self.log_dir / f"{name}.log").open("w")
-        process = subprocess.Popen(
-            command,
-            cwd=ROOT,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log.close()
-        self.started.append(process)
-        return process
-
-    def stop(self, process: subprocess.Popen, timeout: float = 20) -> None:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-        if process in self.started:
-            self.started.remove(process)
-
-    def stop_all(self) -> None:
-        for process in list(self.started):
-            self.stop(process)
-
-
 def start_workers(processes: Processes) -> list[subprocess.Popen]:
     """The command build hosts run (solo pool: one build at a time), twice."""
     return [
         processes.start(
-            f"worker-{n}",
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "genpack_site",
-                "worker",
-                "--pool",
-                "solo",
-                "-Q",
-                "celery,amd64,arm64",
-                "--hostname",
-                f"bench-w{n}@%h",
-                "--loglevel",
-                "INFO",
-            ],
+            f"worker-{n}", celery_worker_command(f"bench-w{n}", "celery,amd64,arm64", lean=False)
         )
         for n in range(1, WORKERS + 1)
     ]
@@ -213,17 +156,8 @@ def start_workers(processes: Processes) -> list[subprocess.Popen]:
 def wait_for_workers(count: int, timeout: float = 60) -> None:
     from genpack_site.celery import app
 
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if len(app.control.ping(timeout=0.5)) >= count:
-            return
-    raise RuntimeError(f"{count} Celery workers did not answer within {timeout:.0f} s")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    if not wait_until(lambda: len(app.control.ping(timeout=0.5)) >= count, timeout, interval=0):
+        raise RuntimeError(f"{count} Celery workers did not answer within {timeout:.0f} s")
 
 
 def start_gunicorn(processes: Processes, port: int) -> subprocess.Popen:
@@ -331,16 +265,14 @@ def enqueue(blueprint) -> int:
 def wait_for_builds(build_ids: list[int], timeout: float = 300) -> None:
     from builds.models import Build
 
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        builds = Build.objects.filter(pk__in=build_ids)
-        if not builds.exclude(state__in=Build.FINAL_STATES).exists():
-            failed = builds.exclude(state=Build.State.SUCCEEDED).values_list("pk", "error")
-            if failed:
-                raise RuntimeError(f"builds did not succeed: {list(failed)}")
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"builds {build_ids} not finished within {timeout:.0f} s")
+    builds = Build.objects.filter(pk__in=build_ids)
+    if not wait_until(
+        lambda: not builds.exclude(state__in=Build.FINAL_STATES).exists(), timeout, interval=0.05
+    ):
+        raise RuntimeError(f"builds {build_ids} not finished within {timeout:.0f} s")
+    failed = builds.exclude(state=Build.State.SUCCEEDED).values_list("pk", "error")
+    if failed:
+        raise RuntimeError(f"builds did not succeed: {list(failed)}")
 
 
 # --- Target 1: orchestration overhead --------------------------------------------------------
@@ -989,14 +921,13 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    project_first_on_path()
     data_dir = Path(tempfile.mkdtemp(prefix="genpack-bench-queue-", dir="/var/tmp"))
     env = bench_environment(data_dir, max_pending=args.builds + 10)
-    processes = Processes(env, data_dir)
+    processes = Processes(env, log_dir=data_dir)
     try:
         print(f"setting up in {data_dir} (database {BENCH_DB}, {REDIS_URL}) ...", flush=True)
         recreate_database()
-        flush_redis()
+        redis_flush(REDIS_URL)
         configure_django(env)
         prepare_database()
         create_product_manager()
@@ -1050,7 +981,8 @@ def main() -> None:
         report(latency, burst, cache_hit, big, pressure, notes)
     finally:
         processes.stop_all()
-        flush_redis()
+        with contextlib.suppress(subprocess.CalledProcessError):
+            redis_flush(REDIS_URL)
         if "django" in sys.modules:
             drop_database()
         shutil.rmtree(data_dir, ignore_errors=True)
