@@ -12,8 +12,8 @@ from django.conf import settings
 from django.db import connection
 
 from blueprints.models import Blueprint
-from blueprints.services import blueprint_create, blueprint_revise
 from hardware_profiles.models import HardwareProfile
+from tests.factories import BlueprintFactory
 from tests.harness import (
     FAST_TIMINGS,
     Processes,
@@ -27,22 +27,8 @@ from tests.harness import (
 
 
 def make_blueprint(name: str, packages: list[str] | None = None) -> Blueprint:
-    blueprint = blueprint_create(
-        name=name, author=None, targets=list(HardwareProfile.objects.filter(slug="kvm-x86_64"))
-    )
-    if packages:
-        source = blueprint.latest_revision.source.replace(
-            "packages: []", "packages: [" + ", ".join(f'"{p}"' for p in packages) + "]"
-        )
-        blueprint_revise(
-            blueprint=blueprint,
-            source=source,
-            message="packages",
-            author=None,
-            based_on=blueprint.latest_revision.number,
-        )
-        blueprint.refresh_from_db()
-    return blueprint
+    """A KVM blueprint named `name`, with `packages` (tests/factories.py)."""
+    return BlueprintFactory(name=name, packages=packages or ())
 
 
 @pytest.fixture
