@@ -23,9 +23,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-# `python bench/search.py` puts bench/ first on the path, where bench/queue.py would hide the
-# standard library's queue (which psycopg imports): look for modules from the project root.
-sys.path[:] = [str(ROOT), *(p for p in sys.path if Path(p or ".").resolve() != HERE)]
+sys.path.insert(0, str(ROOT))  # run as a script: project modules from the project root
 DATABASE_URL = os.environ.get(
     "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/genpack_bench"
 )

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,9 +15,8 @@ from django.test import Client
 from genpack_site import roles
 from hardware_profiles.seed import profiles_seed
 from tests.factories import UserFactory
-from tests.harness import mirror_serve, mirror_tree
+from tests.harness import broker_env, celery_client, mirror_serve, mirror_tree, redis_flush
 
-ROOT = Path(__file__).resolve().parent.parent
 TEST_REDIS_URL = os.environ.get("GENPACK_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
@@ -91,71 +87,15 @@ def anonymous(seeded: None) -> Client:
     return Client()
 
 
-def start_celery_worker(
-    env: dict[str, str], *, name: str, queues: str = "celery"
-) -> subprocess.Popen:
-    """A real `celery worker` process (solo pool: one task at a time, as on build hosts)."""
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "genpack_site",
-            "worker",
-            "--pool",
-            "solo",
-            "--loglevel",
-            "INFO",
-            "--hostname",
-            f"{name}@%h",
-            "--queues",
-            queues,
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-
-
-def stop_process(process: subprocess.Popen, timeout: float = 20) -> str:
-    """Stop a process group politely, then firmly; returns what it printed."""
-    if process.poll() is None:
-        os.killpg(process.pid, 15)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, 9)
-            process.wait()
-    return process.stdout.read() if process.stdout else ""
-
-
 @pytest.fixture
 def redis_celery() -> Iterator[tuple[Celery, dict[str, str]]]:
     """A Celery client bound to the test Redis, and the environment for workers to share it.
 
     The client is its own app instance, so nothing here depends on this process's settings.
     """
-    subprocess.run(["redis-cli", "-u", TEST_REDIS_URL, "flushdb"], check=True, capture_output=True)
-    client = Celery("tests", broker=TEST_REDIS_URL, backend=TEST_REDIS_URL)
-    client.conf.update(task_serializer="json", accept_content=["json"], result_serializer="json")
-    env = dict(os.environ, CELERY_BROKER_URL=TEST_REDIS_URL, CELERY_RESULT_BACKEND=TEST_REDIS_URL)
+    redis_flush(TEST_REDIS_URL)
+    client = celery_client(TEST_REDIS_URL)
     try:
-        yield client, env
+        yield client, dict(os.environ, **broker_env(TEST_REDIS_URL))
     finally:
         client.close()
-
-
-def wait_until(condition, timeout: float, interval: float = 0.2) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(interval)
-    return False

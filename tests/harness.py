@@ -1,6 +1,10 @@
 """The one process harness of the test suite and the benchmarks (bench/ imports it too).
 
-Real parts only: a Debian mirror served over HTTP on 127.0.0.1 from a directory tree.
+Real parts only: `celery worker` and `celery beat` processes in their own sessions, the
+broker they share, the fast engine's environment, and a Debian mirror served over HTTP on
+127.0.0.1 from a directory tree. Plain Python, no pytest and no Django: the fixtures in
+tests/conftest.py and tests/builds/conftest.py wrap it, and bench/ calls it before Django is
+set up.
 """
 
 from __future__ import annotations
@@ -10,14 +14,171 @@ import functools
 import gzip
 import hashlib
 import lzma
+import os
+import signal
+import socket
+import subprocess
+import sys
 import threading
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import IO
+
+from celery import Celery
 
 ROOT = Path(__file__).resolve().parent.parent
 DEBIAN_DATA = ROOT / "tests" / "data" / "debian"
 SUITE = "bookworm"
+# Worker, reaper and requeue timings short enough for a test to see them act.
+FAST_TIMINGS = {
+    "GENPACK_HEARTBEAT_SECONDS": "1",
+    "GENPACK_WORKER_LOST_SECONDS": "6",
+    "GENPACK_REAPER_SECONDS": "2",
+    "GENPACK_REQUEUE_AFTER_SECONDS": "5",
+    "GENPACK_MIN_FREE_BYTES": "0",
+}
+
+
+# --- processes -------------------------------------------------------------------------------
+
+
+def celery_worker_command(name: str, queues: str = "celery", *, lean: bool = True) -> list[str]:
+    """A `celery worker` with the solo pool: one task at a time, as on build hosts. `lean`
+    drops gossip, mingle and heartbeat events, which a test's single worker does not need."""
+    command = [sys.executable, "-m", "celery", "-A", "genpack_site", "worker"]
+    command += ["--pool", "solo", "--loglevel", "INFO", "--hostname", f"{name}@%h"]
+    command += ["--queues", queues]
+    if lean:
+        command += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
+    return command
+
+
+def celery_beat_command(schedule: Path) -> list[str]:
+    """A `celery beat` sending the periodic tasks (the reaper), its schedule kept in `schedule`."""
+    command = [sys.executable, "-m", "celery", "-A", "genpack_site", "beat"]
+    return [*command, "--loglevel", "INFO", "--schedule", str(schedule)]
+
+
+def process_start(
+    command: list[str], env: Mapping[str, str], *, log: Path | None = None
+) -> subprocess.Popen:
+    """`command` in the project root, in its own session (so its whole group can be stopped).
+    Its output goes to a pipe that stop_process reads, or to `log` for a long, chatty run
+    (an unread pipe fills up and blocks the process)."""
+    output: IO[str] | int = log.open("w") if log else subprocess.PIPE
+    try:
+        return subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=dict(env),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+    finally:
+        if log:
+            output.close()  # the child holds its own copy
+
+
+def stop_process(process: subprocess.Popen, timeout: float = 20) -> str:
+    """Stop a process group politely, then firmly; returns what it printed to its pipe."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    return process.stdout.read() if process.stdout else ""
+
+
+@dataclass
+class Processes:
+    """Every process a test or a bench starts, so that all of them are stopped at the end.
+    With a `log_dir`, each one's output goes to `<log_dir>/<name>.log` instead of a pipe."""
+
+    env: Mapping[str, str]
+    log_dir: Path | None = None
+    started: list[subprocess.Popen] = field(default_factory=list)
+
+    def start(self, name: str, command: list[str], **extra_env: str) -> subprocess.Popen:
+        log = self.log_dir / f"{name}.log" if self.log_dir else None
+        process = process_start(command, {**self.env, **extra_env}, log=log)
+        self.started.append(process)
+        return process
+
+    def stop(self, process: subprocess.Popen) -> str:
+        if process in self.started:
+            self.started.remove(process)
+        return stop_process(process)
+
+    def stop_all(self) -> None:
+        for process in list(self.started):
+            self.stop(process)
+
+
+def start_celery_worker(
+    env: Mapping[str, str], *, name: str, queues: str = "celery"
+) -> subprocess.Popen:
+    """A real, lean `celery worker` process whose output stop_process returns."""
+    return process_start(celery_worker_command(name, queues), env)
+
+
+def wait_until(condition: Callable[[], object], timeout: float, interval: float = 0.2) -> bool:
+    """Whether `condition()` came true within `timeout` seconds, asked every `interval`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    return False
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (for a server started next)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+# --- the broker, the database and the fast engine ----------------------------------------
+
+
+def redis_flush(url: str) -> None:
+    """Empty the Redis database at `url`: no task or result of an earlier run is left."""
+    subprocess.run(["redis-cli", "-u", url, "flushdb"], check=True, capture_output=True)
+
+
+def broker_env(url: str) -> dict[str, str]:
+    """Settings that point Celery's broker and result backend at `url`."""
+    return {"CELERY_BROKER_URL": url, "CELERY_RESULT_BACKEND": url}
+
+
+def celery_client(url: str) -> Celery:
+    """A Celery client of its own (not genpack_site's app) bound to the broker at `url`."""
+    client = Celery("tests", broker=url, backend=url)
+    client.conf.update(task_serializer="json", accept_content=["json"], result_serializer="json")
+    return client
+
+
+def postgres_url(database: Mapping[str, object]) -> str:
+    """DATABASE_URL for a Django connection's settings_dict (the test database's name)."""
+    return f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}"
+
+
+def fake_engine_env(marks: Path) -> dict[str, str]:
+    """Workers run tests/fake_engine.py, which drops one file per run into `marks`."""
+    return {"GENPACK_ENGINE_MODULE": "tests.fake_engine", "FAKE_ENGINE_MARKS": str(marks)}
+
+
+def engine_runs(env: Mapping[str, str]) -> int:
+    """How many times the fake engine started in processes given `env` (fake_engine_env)."""
+    marks = Path(env["FAKE_ENGINE_MARKS"])
+    return len(list(marks.iterdir())) if marks.exists() else 0
 
 
 # --- a fake Debian mirror ------------------------------------------------------------------

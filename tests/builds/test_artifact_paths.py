@@ -10,26 +10,11 @@ from django.test import Client
 
 from builds import paths
 from builds.models import Artifact, Build
-from builds.services import (
-    ProducedFile,
-    PublishRefusedError,
-    build_claim,
-    build_enqueue,
-    build_publish,
-)
+from builds.services import ProducedFile, PublishRefusedError, build_publish
 from builds.tasks import claimed_build_run
-from hardware_profiles.models import HardwareProfile
-from tests.builds.conftest import make_blueprint
+from tests.factories import ArtifactFactory, BuildFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("data_dirs")]
-
-
-def _running(profile: HardwareProfile) -> Build:
-    build = build_enqueue(
-        revision=make_blueprint("kiosk").latest_revision, profile=profile, requested_by=None
-    )
-    assert build_claim(build_id=build.pk, worker="w", task_id="t")
-    return build
 
 
 def _secret(settings) -> Path:
@@ -46,7 +31,7 @@ def test_forged_result_event_naming_a_host_file_fails_the_build_and_publishes_no
     secret = _secret(settings)
     settings.GENPACK_ENGINE_MODULE = "tests.fake_engine"
     settings.GENPACK_HEARTBEAT_SECONDS = 1
-    build = _running(kvm)
+    build = BuildFactory(profile=kvm, state=Build.State.RUNNING)
     forged = "../../../secret_key"  # from artifacts/staging/<id>/ to the data dir
     assert (paths.build_staging_dir(build.pk) / forged).resolve() == secret.resolve()
     monkeypatch.setenv("FAKE_ENGINE_FORGE_NAME", forged)
@@ -64,7 +49,7 @@ def test_forged_result_event_naming_a_host_file_fails_the_build_and_publishes_no
     "name", ["../../../secret_key", "sub/x.img", "..\\x.img", ".", "..", "", "x\0.img", "/etc"]
 )
 def test_publish_accepts_bare_file_names_only(kvm, name: str) -> None:
-    build = _running(kvm)
+    build = BuildFactory(profile=kvm, state=Build.State.RUNNING)
     staging = paths.build_staging_dir(build.pk)
     staging.mkdir(parents=True)
     (staging / "good.img").write_bytes(b"good")
@@ -79,7 +64,7 @@ def test_publish_accepts_bare_file_names_only(kvm, name: str) -> None:
 
 def test_publish_refuses_a_symlink_leading_out_of_the_build(kvm, settings) -> None:
     secret = _secret(settings)
-    build = _running(kvm)
+    build = BuildFactory(profile=kvm, state=Build.State.RUNNING)
     staging = paths.build_staging_dir(build.pk)
     staging.mkdir(parents=True)
     (staging / "build.log").symlink_to(secret)
@@ -90,24 +75,14 @@ def test_publish_refuses_a_symlink_leading_out_of_the_build(kvm, settings) -> No
     assert not build.artifacts.exists()
 
 
-def _published(profile: HardwareProfile) -> Build:
-    build = _running(profile)
-    staging = paths.build_staging_dir(build.pk)
-    staging.mkdir(parents=True)
-    (staging / "kiosk.img").write_bytes(b"image")
-    produced = ProducedFile("disk-raw", "kiosk.img", 5, hashlib.sha256(b"image").hexdigest())
-    assert build_publish(build_id=build.pk, staging=staging, files=[produced])
-    return build
-
-
 @pytest.mark.parametrize("x_accel", ["", "/protected/"])
 def test_a_row_pointing_outside_the_artifacts_root_is_not_downloadable(
     product_manager: Client, kvm, settings, x_accel: str
 ) -> None:
     settings.GENPACK_X_ACCEL_PREFIX = x_accel
     _secret(settings)
-    build = _published(kvm)
-    Artifact.objects.create(build=build, kind="log", path="../secret_key", size=19, sha256="0" * 64)
+    build = BuildFactory(profile=kvm, state=Build.State.SUCCEEDED)
+    ArtifactFactory(build=build, path="../secret_key", size=19)
     response = product_manager.get(f"/builds/{build.pk}/download/log/")
     assert response.status_code == 404
     assert "X-Accel-Redirect" not in response
@@ -118,16 +93,14 @@ def test_a_row_whose_symlink_leads_outside_the_root_is_not_downloadable(
     product_manager: Client, kvm, settings
 ) -> None:
     secret = _secret(settings)
-    build = _published(kvm)
+    build = BuildFactory(profile=kvm, state=Build.State.SUCCEEDED)
     (paths.build_artifacts_dir(build.pk) / "build.log").symlink_to(secret)
-    Artifact.objects.create(
-        build=build, kind="log", path=f"builds/{build.pk}/build.log", size=19, sha256="0" * 64
-    )
+    ArtifactFactory(build=build, size=19)  # builds/<id>/build.log
     assert product_manager.get(f"/builds/{build.pk}/download/log/").status_code == 404
 
 
 def test_a_missing_file_is_a_clear_404(product_manager: Client, kvm) -> None:
-    build = _published(kvm)
+    build = BuildFactory(profile=kvm, state=Build.State.SUCCEEDED)
     (paths.build_artifacts_dir(build.pk) / "kiosk.img").unlink()
     response = product_manager.get(f"/builds/{build.pk}/download/disk-raw/")
     assert response.status_code == 404
@@ -149,7 +122,7 @@ def test_a_missing_file_is_a_clear_404(product_manager: Client, kvm) -> None:
 def test_huge_range_numbers_are_beyond_the_end_not_a_crash(
     product_manager: Client, kvm, header: str, status: int, body: bytes
 ) -> None:
-    build = _published(kvm)
+    build = BuildFactory(profile=kvm, state=Build.State.SUCCEEDED)
     response = product_manager.get(f"/builds/{build.pk}/download/disk-raw/", HTTP_RANGE=header)
     assert response.status_code == status
     if status == 206:

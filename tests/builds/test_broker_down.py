@@ -13,8 +13,8 @@ from django.contrib.auth.models import Group
 from builds.models import Build
 from genpack_site import roles
 from tests.builds.conftest import make_blueprint
-from tests.conftest import ROOT
 from tests.factories import UserFactory
+from tests.harness import ROOT
 
 # Runs in a separate process so that its Celery app really talks to the dead broker.
 CLICKS = """

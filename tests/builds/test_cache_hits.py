@@ -2,35 +2,22 @@
 
 from __future__ import annotations
 
-import hashlib
 import threading
 
 import pytest
 from django.db import connection
 
 from blueprints.services import blueprint_update
-from builds import paths
 from builds.models import Build
-from builds.services import ProducedFile, build_claim, build_enqueue, build_publish
-from tests.builds.conftest import make_blueprint
-
-
-def _built(blueprint, profile) -> Build:
-    build = build_enqueue(revision=blueprint.latest_revision, profile=profile, requested_by=None)
-    build_claim(build_id=build.pk, worker="w", task_id="t")
-    staging = paths.build_staging_dir(build.pk)
-    staging.mkdir(parents=True)
-    (staging / "x.img").write_bytes(b"x")
-    produced = ProducedFile("disk-raw", "x.img", 1, hashlib.sha256(b"x").hexdigest())
-    assert build_publish(build_id=build.pk, staging=staging, files=[produced])
-    return build
+from builds.services import build_enqueue
+from tests.factories import BlueprintFactory, BuildFactory
 
 
 @pytest.mark.django_db
 @pytest.mark.usefixtures("data_dirs")
 def test_repeated_requests_reuse_one_cache_hit_row(kvm) -> None:
-    blueprint = make_blueprint("kiosk")
-    source = _built(blueprint, kvm)
+    blueprint = BlueprintFactory(name="kiosk")
+    source = BuildFactory(revision=blueprint.latest_revision, state=Build.State.SUCCEEDED)
     hits = {
         build_enqueue(revision=blueprint.latest_revision, profile=kvm, requested_by=None).pk
         for _ in range(3)
@@ -57,8 +44,8 @@ def test_repeated_requests_reuse_one_cache_hit_row(kvm) -> None:
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("data_dirs")
 def test_concurrent_requests_make_one_cache_hit_row(kvm) -> None:
-    blueprint = make_blueprint("kiosk")
-    source = _built(blueprint, kvm)
+    blueprint = BlueprintFactory(name="kiosk")
+    source = BuildFactory(revision=blueprint.latest_revision, state=Build.State.SUCCEEDED)
     revision = blueprint.latest_revision
     clicks = 8
     start = threading.Barrier(clicks)

@@ -13,8 +13,8 @@ from builds import paths
 from builds.models import Build
 from builds.services import build_cancel, build_enqueue, build_rebuild
 from hardware_profiles.models import HardwareProfile
-from tests.builds.conftest import broker_is_redis, engine_runs, make_blueprint
-from tests.conftest import ROOT, wait_until
+from tests.builds.conftest import broker_is_redis, make_blueprint
+from tests.harness import ROOT, engine_runs, wait_until
 
 
 def _engine_processes(marker: str) -> list[int]:

@@ -10,7 +10,7 @@ import pytest
 from builds import paths
 from builds.models import Build
 from tests.builds.conftest import make_blueprint
-from tests.conftest import wait_until
+from tests.harness import wait_until
 from tests.image_builder.conftest import require_build_host
 
 pytestmark = pytest.mark.slow

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 
@@ -10,18 +9,15 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from blueprints.services import blueprint_update
 from builds import paths
 from builds.models import Build
 from builds.retention import builds_retention
 from builds.services import (
-    ProducedFile,
-    build_claim,
     build_enqueue,
-    build_publish,
     build_release,
 )
 from tests.builds.conftest import make_blueprint
+from tests.factories import BuildFactory, RevisionFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("data_dirs")]
 
@@ -32,26 +28,12 @@ def _keep_two(settings) -> None:
 
 
 def _built(blueprint, profile, version: str) -> Build:
-    blueprint_update(
-        blueprint=blueprint,
-        changes={"version": version},
-        message=version,
-        author=None,
-        based_on=blueprint.latest_revision.number,
+    """A succeeded build of a new revision of `blueprint` at `version` (a spec of its own)."""
+    revision = RevisionFactory(blueprint=blueprint, changes={"version": version}, message=version)
+    files = [("disk-raw", "x.img", version.encode())]
+    return BuildFactory(
+        revision=revision, profile=profile, state=Build.State.SUCCEEDED, files=files
     )
-    blueprint.refresh_from_db()
-    build = build_enqueue(revision=blueprint.latest_revision, profile=profile, requested_by=None)
-    build_claim(build_id=build.pk, worker="w", task_id="t")
-    staging = paths.build_staging_dir(build.pk)
-    staging.mkdir(parents=True)
-    (staging / "x.img").write_bytes(version.encode())
-    digest = hashlib.sha256(version.encode()).hexdigest()
-    build_publish(
-        build_id=build.pk,
-        staging=staging,
-        files=[ProducedFile("disk-raw", "x.img", len(version), digest)],
-    )
-    return Build.objects.get(pk=build.pk)
 
 
 def test_keeps_released_and_the_last_n_and_removes_the_rest(

@@ -14,21 +14,14 @@ from builds.models import Build
 from builds.services import ProducedFile, build_claim, build_enqueue, build_publish
 from hardware_profiles.models import HardwareProfile
 from tests.builds.conftest import make_blueprint
+from tests.factories import BlueprintFactory, BuildFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("data_dirs")]
 
 
 def _succeeded(profile: HardwareProfile) -> Build:
-    build = build_enqueue(
-        revision=make_blueprint("kiosk").latest_revision, profile=profile, requested_by=None
-    )
-    build_claim(build_id=build.pk, worker="w", task_id="t")
-    staging = paths.build_staging_dir(build.pk)
-    staging.mkdir(parents=True)
-    (staging / "kiosk.img").write_bytes(b"image")
-    produced = ProducedFile("disk-raw", "kiosk.img", 5, hashlib.sha256(b"image").hexdigest())
-    build_publish(build_id=build.pk, staging=staging, files=[produced])
-    return Build.objects.get(pk=build.pk)
+    revision = BlueprintFactory(name="kiosk").latest_revision
+    return BuildFactory(revision=revision, profile=profile, state=Build.State.SUCCEEDED)
 
 
 def test_log_is_read_by_offset_and_polling_stops_when_final(product_manager: Client, kvm) -> None:

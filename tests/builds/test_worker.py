@@ -5,20 +5,11 @@ from __future__ import annotations
 import pytest
 
 from builds.models import Build
-from builds.services import build_claim, build_enqueue
 from builds.tasks import claimed_build_run
 from builds.worker import EngineRun
-from tests.builds.conftest import make_blueprint
+from tests.factories import BuildFactory
 
 pytestmark = pytest.mark.usefixtures("data_dirs")
-
-
-def _running(kvm) -> Build:
-    build = build_enqueue(
-        revision=make_blueprint("kiosk").latest_revision, profile=kvm, requested_by=None
-    )
-    assert build_claim(build_id=build.pk, worker="w", task_id="t")
-    return Build.objects.get(pk=build.pk)
 
 
 def test_a_failed_run_is_returned_with_its_step_and_the_row_left_to_the_task(
@@ -26,7 +17,7 @@ def test_a_failed_run_is_returned_with_its_step_and_the_row_left_to_the_task(
 ) -> None:
     settings.GENPACK_ENGINE_MODULE = "tests.fake_engine"
     monkeypatch.setenv("FAKE_ENGINE_FAIL", "customize")
-    build = _running(kvm)
+    build = BuildFactory(profile=kvm, state=Build.State.RUNNING)
 
     with EngineRun(build, heartbeat=lambda phase, progress: True) as run:
         outcome = run.run()
@@ -38,7 +29,7 @@ def test_a_failed_run_is_returned_with_its_step_and_the_row_left_to_the_task(
 
 def test_produced_files_are_published_by_the_task(kvm, settings) -> None:
     settings.GENPACK_ENGINE_MODULE = "tests.fake_engine"
-    build = _running(kvm)
+    build = BuildFactory(profile=kvm, state=Build.State.RUNNING)
 
     state, _ = claimed_build_run(build.pk)
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from tests.conftest import start_celery_worker, stop_process
+from tests.harness import start_celery_worker, stop_process
 
 
 def test_real_worker_process_on_redis_runs_a_task(redis_celery) -> None:

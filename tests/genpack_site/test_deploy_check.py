@@ -5,7 +5,7 @@ import secrets
 import subprocess
 import sys
 
-from tests.conftest import ROOT
+from tests.harness import ROOT
 
 PRODUCTION_ENV = {
     "DEBUG": "0",

@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import urllib.request
 from pathlib import Path
 
-from tests.conftest import ROOT, stop_process, wait_until
+from tests.harness import ROOT, free_port, stop_process, wait_until
 
 SERVER_SETTINGS = ("DATABASE_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _login_page(url: str) -> str | None:
@@ -29,7 +22,7 @@ def _login_page(url: str) -> str | None:
 
 
 def test_make_run_serves_login_and_its_worker_runs_a_task(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in SERVER_SETTINGS}
     env.update(GENPACK_DATA_DIR=str(tmp_path), GENPACK_BIND=f"127.0.0.1:{port}")
     run = subprocess.Popen(
