@@ -6,7 +6,7 @@ import pytest
 
 from blueprints.editor_forms import SettingForm
 from blueprints.system_ini_form import SystemIniForm
-from tests.appliance.test_system_ini import make_corpus  # SSH keys of the shared corpus
+from tests.appliance.system_ini_corpus import make_corpus  # SSH keys of the shared corpus
 
 # Every line separator str.splitlines() knows, CRLF, and other control characters.
 SEPARATORS = ["\n", "\r", "\r\n", "\v", "\f", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"]

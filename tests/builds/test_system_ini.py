@@ -24,7 +24,7 @@ from builds.personalise import device_system_ini
 from builds.services import build_enqueue
 from builds.system_ini import app_settings, default_system_ini, render_for
 from hardware_profiles.models import HardwareProfile
-from tests.appliance.test_system_ini import make_corpus  # SSH keys of the shared corpus
+from tests.appliance.system_ini_corpus import make_corpus  # SSH keys of the shared corpus
 from tests.builds.conftest import make_blueprint
 
 SEPARATORS = ["\n", "\r", "\r\n", "\v", "\f", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"]
