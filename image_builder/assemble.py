@@ -13,9 +13,11 @@ import math
 import os
 import shutil
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from .boot import BootPartition
 from .bootchain import fat_uuid
 from .runner import Runner
 from .spec import BuildSpec
@@ -24,8 +26,7 @@ MIB = 1024 * 1024
 DATA_PARTITION_MIB = 64  # grown to fill the medium at first boot
 FAT_MIN_MIB = 64
 FAT_MARGIN_MIB = 32
-ESP_TYPE = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"
-LINUX_DATA_TYPE = "0FC63DAF-8483-4772-8E79-3D69D8477DE4"
+LINUX_DATA_TYPES = {"gpt": "0FC63DAF-8483-4772-8E79-3D69D8477DE4", "mbr": "83"}
 MTOOLS_ENV = {"MTOOLS_SKIP_CHECK": "1", "MTOOLS_NO_VFAT": "0"}
 
 
@@ -126,9 +127,12 @@ def assemble_disk(
     disk: Path,
     fat_image: Path,
     data_label: str,
+    table: str,
+    boot_partition: BootPartition,
     workdir: Path,
     runner: Runner,
 ) -> None:
+    """Partition 1 the FAT, partition 2 the data partition, in a GPT or an MBR (`table`)."""
     fat_mib = fat_image.stat().st_size // MIB
     data_image = workdir / "data.img"
     data_image.unlink(missing_ok=True)
@@ -137,17 +141,22 @@ def assemble_disk(
          str(data_image), f"{DATA_PARTITION_MIB}M"],
         step="disk",
     )  # fmt: skip
-    # 1 MiB before (GPT + alignment), 1 MiB after (backup GPT).
+    # 1 MiB before (partition table + alignment), 1 MiB after (GPT's backup; harmless on MBR).
     total_mib = 1 + fat_mib + DATA_PARTITION_MIB + 1
     disk.unlink(missing_ok=True)
     with disk.open("wb") as handle:
         handle.truncate(total_mib * MIB)
     sectors = MIB // 512
+    if table == "gpt":
+        boot_type, names = boot_partition.gpt_type, (', name="boot"', ', name="data"')
+    else:
+        boot_type, names = boot_partition.mbr_type, ("", "")
+    active = ", bootable" if table == "mbr" and boot_partition.bootable else ""
     layout = (
-        "label: gpt\n"
-        f'start={sectors}, size={fat_mib * sectors}, type={ESP_TYPE}, name="boot"\n'
+        f"label: {'gpt' if table == 'gpt' else 'dos'}\n"
+        f"start={sectors}, size={fat_mib * sectors}, type={boot_type}{active}{names[0]}\n"
         f"start={(1 + fat_mib) * sectors}, size={DATA_PARTITION_MIB * sectors}, "
-        f'type={LINUX_DATA_TYPE}, name="data"\n'
+        f"type={LINUX_DATA_TYPES[table]}{names[1]}\n"
     )
     runner.run(
         ["sfdisk", "--no-reread", "--no-tell-kernel", str(disk)], step="disk", input_text=layout
@@ -161,9 +170,11 @@ def assemble_disk(
     data_image.unlink()
 
 
-def fat_size_mib(system_img: Path) -> int:
-    """Room for system.img twice (an update copies the new one beside the old) plus margin."""
-    return max(FAT_MIN_MIB, math.ceil(2 * system_img.stat().st_size / MIB) + FAT_MARGIN_MIB)
+def fat_size_mib(system_img: Path, boot_files: Iterable[Path] = ()) -> int:
+    """Room for system.img and the boot files twice (an update copies the new ones beside the
+    old), plus margin."""
+    size = system_img.stat().st_size + sum(path.stat().st_size for path in boot_files)
+    return max(FAT_MIN_MIB, math.ceil(2 * size / MIB) + FAT_MARGIN_MIB)
 
 
 def data_label(volume_id: str) -> str:

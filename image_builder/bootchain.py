@@ -1,4 +1,4 @@
-"""Step 3: initramfs, kernel placement and the standalone GRUB EFI binary.
+"""Step 3: initramfs and kernel placement, the same for every boot scheme (boot/ does the rest).
 
 Initramfs: Debian's initramfs-tools with our own boot script (boot=genpack) rather than a
 hand-written /init: it keeps udev, module loading, the `break=` debug shell and the console
@@ -12,9 +12,8 @@ import shutil
 from pathlib import Path
 
 from .chroot import Chroot
-from .customize import device_file, install_host_file
+from .customize import install_host_file
 from .errors import BuildError
-from .runner import Runner
 from .spec import BuildSpec
 
 STEP = "boot"
@@ -27,6 +26,8 @@ MODULES=list
 COMPRESS={compress}
 """
 
+MODULES_HEADER = "# genpack-site: the boot scheme's drivers for the boot medium.\n"
+
 # Kernel module trees for hardware a profile declares it does not have (its capabilities).
 # A profile without "wifi" can never configure a Wi-Fi link (system.ini has no Wi-Fi keys for
 # it), one without "bluetooth" or "display" has no such device. Ethernet, USB and storage
@@ -36,11 +37,6 @@ PRUNABLE_MODULES = {
     "bluetooth": ("kernel/drivers/bluetooth", "kernel/net/bluetooth"),
     "display": ("kernel/drivers/gpu",),
 }
-
-GRUB_MODULES = (
-    "normal linux search search_fs_uuid loopback squash4 xzio gzio fat part_gpt part_msdos "
-    "configfile echo test true sleep efi_gop efi_uga ls cat reboot halt minicmd"
-)
 
 
 def new_fat_volume_id() -> str:
@@ -78,12 +74,26 @@ def prune_kernel_modules(spec: BuildSpec, root: Path, chroot: Chroot, version: s
         chroot.run("depmod", "-a", version, step=STEP)
 
 
-def make_initramfs(spec: BuildSpec, root: Path, chroot: Chroot, compress: str = "gzip") -> str:
+def make_initramfs(
+    spec: BuildSpec,
+    root: Path,
+    chroot: Chroot,
+    *,
+    modules: tuple[str, ...] = (),
+    compress: str = "gzip",
+) -> str:
+    """Build the one initramfs of the image; `modules`: the boot scheme's boot-medium drivers
+    on top of the hook's PC / VM list (initramfs-tools' own modules file, loaded at boot)."""
     install_host_file(
         root,
         "/etc/initramfs-tools/conf.d/genpack.conf",
         INITRAMFS_CONF.format(compress=compress).encode(),
     )
+    if modules:
+        listed = "".join(f"{name}\n" for name in modules)
+        install_host_file(
+            root, "/etc/initramfs-tools/modules", f"{MODULES_HEADER}{listed}".encode()
+        )
     version = kernel_version(root)
     prune_kernel_modules(spec, root, chroot, version)
     # Undo the diversion set while installing: from here on update-initramfs is the real one.
@@ -121,36 +131,3 @@ def kernel_command_line(spec: BuildSpec) -> str:
     if spec.kernel_args:
         args.append(spec.kernel_args)
     return " ".join(args)
-
-
-def make_grub_efi(spec: BuildSpec, volume_id: str, workdir: Path, runner: Runner) -> Path:
-    if spec.arch != "amd64":
-        raise BuildError(STEP, f"UEFI boot for {spec.arch} is not supported by this engine yet")
-    title = f"{spec.name} {spec.version}".strip()
-    config = (
-        device_file("grub.cfg.in")
-        .decode()
-        .replace("@FAT_UUID_LOWER@", fat_uuid(volume_id).lower())
-        .replace("@FAT_UUID@", fat_uuid(volume_id))
-        .replace("@KERNEL_ARGS@", kernel_command_line(spec))
-        .replace("@TITLE@", title.replace('"', "'"))
-    )
-    config_path = workdir / "grub.cfg"
-    config_path.write_text(config)
-    output = workdir / "BOOTX64.EFI"
-    runner.run(
-        [
-            "grub-mkstandalone",
-            "--format=x86_64-efi",
-            f"--output={output}",
-            f"--install-modules={GRUB_MODULES}",
-            "--modules=part_gpt part_msdos fat",
-            "--locales=",
-            "--fonts=",
-            "--themes=",
-            "--compress=xz",
-            f"boot/grub/grub.cfg={config_path}",
-        ],
-        step=STEP,
-    )
-    return output

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import assemble, bootchain, customize, rootfs, trim
+from . import assemble, boot, bootchain, customize, rootfs, trim
 from .assemble import Artifact
 from .chroot import Chroot
 from .errors import BuildError
@@ -167,11 +167,15 @@ class _Build:
         self.system_img = self.stage / "system.img"
         self.packages: dict[str, dict[str, str]] = {}
         self.produced: list[tuple[str, Path]] = []
+        self.scheme = boot.scheme_for(spec)
+        self.fetched = workdir / "fetched"  # .debs the boot scheme takes files from
+        self.boot_files_dir = workdir / "boot-files"
+        self.boot_files: dict[str, Path] = {}  # FAT destination → file, made by the scheme
 
     def run_steps(self) -> None:
         spec, root, runner = self.spec, self.root, self.runner
         steps: list[tuple[str, Callable[[], object]]] = [
-            ("rootfs", lambda: rootfs.build_rootfs(spec, root, self.options, runner)),
+            ("rootfs", self.rootfs),
             ("customize", lambda: customize.customize(spec, root, self.chroot, self.build_id)),
             ("boot", self.boot),
             ("trim", lambda: trim.trim(spec, root, self.chroot, runner)),
@@ -187,13 +191,38 @@ class _Build:
             self.tee.log(f"step {name} done in {self.timings[name]} s")
             self.tee.progress(index / len(STEPS))
 
+    def rootfs(self) -> None:
+        rootfs.build_rootfs(
+            self.spec,
+            self.root,
+            self.options,
+            self.runner,
+            boot_packages=self.scheme.packages(self.spec),
+            fetch=self.scheme.fetched_packages(self.spec),
+            fetch_dir=self.fetched,
+        )
+
     def boot(self) -> None:
-        version = bootchain.make_initramfs(self.spec, self.root, self.chroot)
+        spec = self.spec
+        version = bootchain.make_initramfs(
+            spec, self.root, self.chroot, modules=self.scheme.initramfs_modules(spec)
+        )
         bootchain.place_kernel(self.root, version)
         self.tee.log(
             f"kernel {version}: /boot/kernel, /boot/initramfs "
             f"({(self.root / 'boot/initramfs').stat().st_size // 1024} KiB)"
         )
+        self.boot_files_dir.mkdir()
+        context = boot.BootContext(
+            spec=spec,
+            root=self.root,
+            files_dir=self.boot_files_dir,
+            fetched_dir=self.fetched,
+            volume_id=self.volume_id,
+            kernel_version=version,
+            runner=self.runner,
+        )
+        self.boot_files = self.scheme.prepare(context)
 
     def squashfs(self) -> None:
         self.packages.update(assemble.installed_packages(self.root, self.runner))
@@ -208,7 +237,6 @@ class _Build:
 
     def disk_image(self) -> None:
         workdir = self.workdir
-        efi = bootchain.make_grub_efi(self.spec, self.volume_id, workdir, self.runner)
         ini_path = workdir / "system.ini"
         ini_text = self.system_ini
         if ini_text is None:
@@ -217,22 +245,25 @@ class _Build:
         readme = workdir / "README.TXT"
         readme.write_text(readme_text(self.spec, self.build_id))
         fat_image = workdir / "fat.img"
+        files = {
+            **self.boot_files,
+            "system.img": self.system_img,
+            "system.ini": ini_path,
+            "README.TXT": readme,
+        }
         assemble.make_fat(
             path=fat_image,
-            size_mib=assemble.fat_size_mib(self.system_img),
+            size_mib=assemble.fat_size_mib(self.system_img, self.boot_files.values()),
             volume_id=self.volume_id,
-            files={
-                "EFI/BOOT/BOOTX64.EFI": efi,
-                "system.img": self.system_img,
-                "system.ini": ini_path,
-                "README.TXT": readme,
-            },
+            files=files,
             runner=self.runner,
         )
         assemble.assemble_disk(
             disk=self.disk,
             fat_image=fat_image,
             data_label=assemble.data_label(self.volume_id),
+            table=self.spec.partition_table,
+            boot_partition=self.scheme.partition,
             workdir=workdir,
             runner=self.runner,
         )
@@ -254,7 +285,7 @@ class _Build:
             self.spec,
             build_id=self.build_id,
             fat_uuid=bootchain.fat_uuid(self.volume_id),
-            kernel_command_line=bootchain.kernel_command_line(self.spec),
+            kernel_command_line=self.scheme.kernel_command_line(self.spec, self.volume_id),
             sources=rootfs.sources_lines(self.spec, self.options),
             packages=self.packages,
             artifacts=artifacts,

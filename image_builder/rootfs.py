@@ -98,6 +98,19 @@ def cache_link_in_hook(cache_dir: Path) -> str:
     )
 
 
+# Every dpkg and maintainer script runs emulated under qemu-user for a foreign architecture
+# (~20x slower), and every fsync of a tree that is squashed minutes later is wasted:
+# - force-unsafe-io: dpkg unpacks without fsync (the tree is thrown away if the build fails);
+# - NoTriggers + ConfigurePending: apt runs each trigger (ldconfig, systemd, ...) once, at
+#   the end, instead of after every dpkg call.
+# man-db's trigger cannot run: the engine never installs man-db, and man pages are excluded.
+SPEED_OPTIONS = (
+    "--dpkgopt=force-unsafe-io",
+    '--aptopt=DPkg::NoTriggers "true"',
+    '--aptopt=DPkg::ConfigurePending "true"',
+    '--aptopt=DPkg::TriggersPending "true"',
+)
+
 # Run update-initramfs once, at the end (bootchain), instead of after every kernel/udev install.
 DIVERT_INITRAMFS_HOOK = (
     'chroot "$1" dpkg-divert --quiet --local --rename --add /usr/sbin/update-initramfs && '
@@ -105,8 +118,27 @@ DIVERT_INITRAMFS_HOOK = (
 )
 
 
-def build_rootfs(spec: BuildSpec, root: Path, options: EngineOptions, runner: Runner) -> None:
-    packages = sorted({*ENGINE_PACKAGES, *spec.all_packages()})
+def fetch_hook(packages: tuple[str, ...], target: Path) -> str:
+    """Customize hook: download `packages` with the host's apt through mmdebstrap's own apt
+    configuration for the tree (APT_CONFIG), for their files only; nothing is installed."""
+    names = " ".join(shlex.quote(name) for name in packages)
+    directory = shlex.quote(str(target))
+    return f"mkdir -p {directory} && cd {directory} && apt-get -q download {names}"
+
+
+def build_rootfs(
+    spec: BuildSpec,
+    root: Path,
+    options: EngineOptions,
+    runner: Runner,
+    *,
+    boot_packages: tuple[str, ...] = (),
+    fetch: tuple[str, ...] = (),
+    fetch_dir: Path | None = None,
+) -> None:
+    """boot_packages: what the boot scheme installs; fetch: what it only downloads, into
+    fetch_dir (GRUB's modules for a foreign architecture)."""
+    packages = sorted({*ENGINE_PACKAGES, *spec.all_packages(), *boot_packages})
     argv: list[str] = [
         "unshare", "--mount", "--propagation", "private", "--",
         "mmdebstrap",
@@ -118,6 +150,7 @@ def build_rootfs(spec: BuildSpec, root: Path, options: EngineOptions, runner: Ru
         '--aptopt=Apt::Install-Recommends "false"',
         '--aptopt=Acquire::Retries "3"',
         *(f"--dpkgopt={option}" for option in DPKG_EXCLUDES),
+        *SPEED_OPTIONS,
         f"--essential-hook={DIVERT_INITRAMFS_HOOK}",
         # Keep downloaded .debs: publish_to_cache() shares them, trim removes them.
         "--skip=essential/unlink",
@@ -126,6 +159,8 @@ def build_rootfs(spec: BuildSpec, root: Path, options: EngineOptions, runner: Ru
     if options.apt_cache_dir is not None:
         options.apt_cache_dir.mkdir(parents=True, exist_ok=True)
         argv.append(f"--setup-hook={cache_link_in_hook(options.apt_cache_dir)}")
+    if fetch and fetch_dir is not None:
+        argv.append(f"--customize-hook={fetch_hook(fetch, fetch_dir)}")
     argv += [spec.suite, str(root), *sources_lines(spec, options)]
 
     missing: list[str] = []

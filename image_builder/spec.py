@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from .boot import combination_problem
 from .errors import SpecError
 
 ARCHES = ("amd64", "arm64")
@@ -178,6 +179,9 @@ class BuildSpec:
         _check_choice("arch", self.arch, ARCHES)
         _check_choice("boot_scheme", self.boot_scheme, BOOT_SCHEMES)
         _check_choice("partition_table", self.partition_table, PARTITION_TABLES)
+        problem = combination_problem(self.arch, self.boot_scheme, self.partition_table)
+        if problem:
+            raise SpecError(f"profile {self.profile}: {problem}")
         _check_choice("compression", self.compression, COMPRESSIONS)
         if not SLUG_RE.match(self.suite or ""):
             raise SpecError(f"suite {self.suite!r} is not a Debian suite name")

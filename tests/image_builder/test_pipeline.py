@@ -45,7 +45,9 @@ class TreePacked(Exception):
     pass
 
 
-def skeleton_rootfs(spec: BuildSpec, root: Path, options: EngineOptions, runner) -> None:
+def skeleton_rootfs(
+    spec: BuildSpec, root: Path, options: EngineOptions, runner, **boot_scheme_parts: object
+) -> None:
     """What mmdebstrap leaves that the later steps read: accounts, a kernel, the ssh unit."""
     (root / "etc").mkdir(parents=True)
     (root / "etc/passwd").write_text("root:x:0:0::/root:/bin/sh\nkiosk:x:4321:4321::/:/bin/sh\n")
