@@ -5,7 +5,8 @@ PY := .venv/bin/python
 TEST_ENV := DATABASE_URL=postgres://postgres@127.0.0.1:5432/test \
 	CELERY_BROKER_URL=redis://127.0.0.1:6379/15 \
 	CELERY_RESULT_BACKEND=redis://127.0.0.1:6379/15 \
-	GENPACK_DATA_DIR=$(CURDIR)/var/test
+	GENPACK_DATA_DIR=$(CURDIR)/var/test \
+	GENPACK_REQUIRE_BUILD_HOST=1
 
 .PHONY: run test test-fast install install-test lint
 

@@ -35,6 +35,7 @@ STATUS_PATH = BOOT / system_ini.STATUS_FILE_NAME
 IMAGE_JSON = Path("/usr/lib/genpack/image.json")
 STATE = Path("/run/genpack")
 NETWORK_DIR = Path("/run/systemd/network")
+SYS_NET = Path("/sys/class/net")
 ENV_DIR = STATE / "env"
 LOWER = Path("/run/initramfs/ro")
 
@@ -68,7 +69,7 @@ def write(path: Path, text: str, mode: int = 0o644) -> None:
 def wired_interfaces() -> list[str]:
     """Physical Ethernet interfaces, sorted: these get DHCP or the static address."""
     names = []
-    for entry in sorted(Path("/sys/class/net").iterdir()):
+    for entry in sorted(SYS_NET.iterdir()):
         if entry.name == "lo" or (entry / "wireless").exists():
             continue
         if not (entry / "device").exists():  # virtual (bridge, veth...)
@@ -281,6 +282,11 @@ def current_addresses() -> dict[str, list[str]]:
     return addresses
 
 
+def network_devices() -> list[str]:
+    """Interfaces backed by hardware (Ethernet, Wi-Fi, USB adapters), loopback left out."""
+    return sorted(entry.name for entry in SYS_NET.iterdir() if (entry / "device").exists())
+
+
 def command_status(wait_seconds: int = 30) -> int:
     info = load_image_info()
     try:
@@ -289,7 +295,11 @@ def command_status(wait_seconds: int = 30) -> int:
         state = {
             "notes": ["the settings agent did not run or failed; see journalctl -u genpack-agent"]
         }
-    deadline = time.monotonic() + wait_seconds
+    notes = list(state.get("notes", []))
+    # A Pi with no cable and no Wi-Fi configured yet has no interface to wait for: the
+    # technician needs this file most exactly then.
+    devices = network_devices()
+    deadline = time.monotonic() + (wait_seconds if devices else 0)
     addresses = current_addresses()
     while not addresses and time.monotonic() < deadline:
         time.sleep(1)
@@ -302,8 +312,9 @@ def command_status(wait_seconds: int = 30) -> int:
         network_fallback=state.get("network_fallback", False),
         problems=state.get("problems", []),
     )
-    notes = list(state.get("notes", []))
-    if not addresses:
+    if not devices:
+        notes.append("no network interface found (no Ethernet driver loaded, no Wi-Fi)")
+    elif not addresses:
         notes.append(f"no network address after {wait_seconds} s")
     image = info.get("artifact", "unknown")
     if info.get("profile"):

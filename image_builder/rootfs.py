@@ -118,12 +118,16 @@ DIVERT_INITRAMFS_HOOK = (
 )
 
 
-def fetch_hook(packages: tuple[str, ...], target: Path) -> str:
-    """Customize hook: download `packages` with the host's apt through mmdebstrap's own apt
-    configuration for the tree (APT_CONFIG), for their files only; nothing is installed."""
+def fetch_hook(packages: tuple[str, ...], target: Path, arch: str) -> str:
+    """Customize hook: download `packages` for their files only (nothing is installed) with
+    the host's apt, native even for a foreign tree, reading the tree's sources and lists."""
     names = " ".join(shlex.quote(name) for name in packages)
     directory = shlex.quote(str(target))
-    return f"mkdir -p {directory} && cd {directory} && apt-get -q download {names}"
+    options = (
+        f'-o Dir="$1" -o APT::Architecture={arch} -o APT::Architectures={arch} '
+        "-o APT::Sandbox::User=root"
+    )
+    return f"mkdir -p {directory} && cd {directory} && apt-get -q {options} download {names}"
 
 
 def build_rootfs(
@@ -160,7 +164,7 @@ def build_rootfs(
         options.apt_cache_dir.mkdir(parents=True, exist_ok=True)
         argv.append(f"--setup-hook={cache_link_in_hook(options.apt_cache_dir)}")
     if fetch and fetch_dir is not None:
-        argv.append(f"--customize-hook={fetch_hook(fetch, fetch_dir)}")
+        argv.append(f"--customize-hook={fetch_hook(fetch, fetch_dir, spec.arch)}")
     argv += [spec.suite, str(root), *sources_lines(spec, options)]
 
     missing: list[str] = []

@@ -1,5 +1,9 @@
 #!/bin/sh
-# Install the host tools the image engine (image_builder/) and its boot tests need.
+# Install the host tools the image engine (image_builder/) and its boot tests need, and make
+# arm64 builds work on an x86 host: qemu-user-static runs the tree's arm64 binaries through
+# binfmt_misc (mounted here where the host has not), qemu-system-arm + qemu-efi-aarch64 boot
+# arm64 images in the tests. GRUB's arm64-efi modules are not installed here: the engine takes
+# them from the target's own grub-efi-arm64-bin, fetched from the mirror (an arm64 package).
 # Idempotent: asks dpkg what is missing and only then runs apt-get update + install.
 # Recommends are skipped on purpose: qemu-system-x86's recommends pull a desktop (~900 MB).
 set -eu
@@ -21,6 +25,10 @@ grub-efi-amd64-bin
 grub-common
 ovmf
 qemu-system-x86
+qemu-system-arm
+qemu-efi-aarch64
+qemu-user-static
+binfmt-support
 qemu-utils
 zstd
 xz-utils
@@ -42,11 +50,29 @@ done
 
 if [ -z "$missing" ]; then
     echo "install-build-host.sh: all build host packages present"
-    exit 0
+else
+    echo "install-build-host.sh: installing:$missing"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    # shellcheck disable=SC2086  # word splitting of the package list is intended
+    apt-get install -y -q --no-install-recommends $missing
 fi
 
-echo "install-build-host.sh: installing:$missing"
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -q
-# shellcheck disable=SC2086  # word splitting of the package list is intended
-apt-get install -y -q --no-install-recommends $missing
+# Foreign architectures: only where this host is not arm64 itself.
+if [ "$(uname -m)" != aarch64 ]; then
+    binfmt=/proc/sys/fs/binfmt_misc
+    if [ ! -e "$binfmt/register" ]; then
+        # Containers and minimal hosts often lack the mount systemd would make.
+        mount -t binfmt_misc binfmt_misc "$binfmt" 2>/dev/null \
+            || echo "install-build-host.sh: cannot mount $binfmt: arm64 builds stay off" >&2
+    fi
+    if [ -e "$binfmt/register" ] && ! grep -qs '^enabled' "$binfmt/qemu-aarch64"; then
+        update-binfmts --enable qemu-aarch64 2>/dev/null \
+            || echo "install-build-host.sh: could not enable qemu-aarch64 in binfmt_misc" >&2
+    fi
+    if arch-test arm64 >/dev/null 2>&1; then
+        echo "install-build-host.sh: arm64 binaries run here (qemu-user): arm64 builds on"
+    else
+        echo "install-build-host.sh: arm64 binaries do not run here: arm64 builds stay off" >&2
+    fi
+fi

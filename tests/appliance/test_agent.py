@@ -60,3 +60,37 @@ def test_app_sections_become_environment_files(device: Path) -> None:
     env = (device / "run/genpack/env/kiosk.env").read_text()
     assert 'URL="http://x/\\"q\\""' in env
     assert 'FULLSCREEN="yes"' in env
+
+
+def fake_sys_net(root: Path, devices: dict[str, bool]) -> Path:
+    """/sys/class/net with `lo` and the given interfaces (True: backed by hardware)."""
+    net = root / "sys/class/net"
+    (net / "lo").mkdir(parents=True)
+    for name, hardware in devices.items():
+        (net / name).mkdir()
+        if hardware:
+            (net / name / "device").mkdir()
+    return net
+
+
+@pytest.mark.parametrize(
+    ("devices", "note"),
+    [
+        ({}, "no network interface found"),
+        ({"docker0": False}, "no network interface found"),
+        ({"eth0": True}, "no network address after 2 s"),
+    ],
+)
+def test_status_is_written_without_waiting_when_there_is_no_network_interface(
+    device: Path, monkeypatch: pytest.MonkeyPatch, devices: dict[str, bool], note: str
+) -> None:
+    monkeypatch.setattr(agent, "SYS_NET", fake_sys_net(device, devices))
+    monkeypatch.setattr(agent, "STATUS_PATH", device / "boot/system-status.txt")
+    monkeypatch.setattr(agent, "IMAGE_JSON", device / "image.json")
+    monkeypatch.setattr(agent, "current_addresses", lambda: {})
+    monkeypatch.setattr(agent.os, "sync", lambda: None)
+    started = agent.time.monotonic()
+    assert agent.command_status(wait_seconds=2) == 0
+    waited = agent.time.monotonic() - started
+    assert (waited >= 2) == bool(devices.get("eth0"))
+    assert note in (device / "boot/system-status.txt").read_text(encoding="utf-8-sig")

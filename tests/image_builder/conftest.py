@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,20 +16,33 @@ DATA = Path(__file__).parent / "data"
 ROOT_PASSWORD = "genpack"  # matches the hash in data/minimal.json
 BUILD_TOOLS = ("mmdebstrap", "mksquashfs", "mkfs.vfat", "mcopy", "sfdisk", "grub-mkstandalone")
 BOOT_TOOLS = ("qemu-system-x86_64",)
+ARM64_TOOLS = ("qemu-system-aarch64", "qemu-aarch64-static")
+BINFMT_ARM64 = Path("/proc/sys/fs/binfmt_misc/qemu-aarch64")
 
 
 def missing_tools(tools: tuple[str, ...]) -> list[str]:
     return [tool for tool in tools if shutil.which(tool) is None]
 
 
-def require_build_host() -> None:
+def not_a_build_host(reason: str) -> None:
+    """Skip while iterating; `make test` (GENPACK_REQUIRE_BUILD_HOST=1) fails instead, so CI
+    never passes with the image builds quietly left out."""
+    if os.environ.get("GENPACK_REQUIRE_BUILD_HOST") == "1":
+        pytest.fail(f"not a build host: {reason}")
+    pytest.skip(reason)
+
+
+def require_build_host(board: str = "pc-x86_64") -> None:
     if os.geteuid() != 0:
-        pytest.skip("image builds need root (mmdebstrap --mode=root)")
-    missing = missing_tools(BUILD_TOOLS + BOOT_TOOLS)
+        not_a_build_host("image builds need root (mmdebstrap --mode=root)")
+    arm64 = board in ("arm64-uefi", "rpi-arm64")
+    missing = missing_tools(BUILD_TOOLS + BOOT_TOOLS + (ARM64_TOOLS if arm64 else ()))
     if missing:
-        pytest.skip(
+        not_a_build_host(
             f"build host tools missing ({', '.join(missing)}): run scripts/install-build-host.sh"
         )
+    if arm64 and "enabled" not in (BINFMT_ARM64.read_text() if BINFMT_ARM64.exists() else ""):
+        not_a_build_host("arm64 binaries cannot run here (binfmt qemu-aarch64 not enabled)")
 
 
 def minimal_spec_data() -> dict:
@@ -54,29 +66,65 @@ class RecordingReporter(NullReporter):
         self.lines.append(line)
 
 
-@pytest.fixture(scope="session")
-def minimal_build(
-    tmp_path_factory: pytest.TempPathFactory, minimal_spec: BuildSpec
-) -> Iterator[BuildResult]:
-    """The minimal blueprint for the PC profile, built once for all slow tests.
+class BoardBuilds:
+    """Each board's image of the minimal blueprint, built at most once per test session.
 
-    GENPACK_TEST_BUILD_DIR=<dir> reuses (or keeps) a build there, for working on the tests.
+    GENPACK_TEST_BUILD_DIR=<dir> reuses (or keeps) the builds in <dir>/<board>, for working
+    on the tests without building again.
     """
-    require_build_host()
-    reuse = os.environ.get("GENPACK_TEST_BUILD_DIR")
-    outdir = Path(reuse) if reuse else tmp_path_factory.mktemp("minimal") / "out"
-    manifest = outdir / "manifest.json"
-    if reuse and manifest.exists():
-        yield result_from_manifest(outdir)
-        return
-    result = build(
-        minimal_spec,
-        workdir=tmp_path_factory.mktemp("minimal-work") / "work",
-        outdir=outdir,
-        options=EngineOptions(build_id="test-session"),
-        reporter=RecordingReporter(),
-    )
-    yield result
+
+    def __init__(self, tmp_path_factory: pytest.TempPathFactory) -> None:
+        self.tmp_path_factory = tmp_path_factory
+        self.results: dict[str, BuildResult] = {}
+
+    def get(self, board: str) -> BuildResult:
+        if board not in self.results:
+            self.results[board] = self.build(board)
+        return self.results[board]
+
+    def build(self, board: str) -> BuildResult:
+        from .boards import board_spec
+
+        require_build_host(board)
+        reuse = os.environ.get("GENPACK_TEST_BUILD_DIR")
+        outdir = Path(reuse) / board if reuse else self.tmp_path_factory.mktemp(board) / "out"
+        if reuse and (outdir / "manifest.json").exists():
+            return result_from_manifest(outdir)
+        if outdir.exists():
+            shutil.rmtree(outdir)
+        return build(
+            board_spec(board),
+            workdir=self.tmp_path_factory.mktemp(f"{board}-work") / "work",
+            outdir=outdir,
+            options=EngineOptions(build_id=f"test-{board}"),
+            reporter=RecordingReporter(),
+        )
+
+
+@pytest.fixture(scope="session")
+def board_builds(tmp_path_factory: pytest.TempPathFactory) -> BoardBuilds:
+    return BoardBuilds(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def minimal_build(board_builds: BoardBuilds) -> BuildResult:
+    """The minimal blueprint for the PC profile."""
+    return board_builds.get("pc-x86_64")
+
+
+@pytest.fixture(scope="session")
+def kvm_build(board_builds: BoardBuilds) -> BuildResult:
+    return board_builds.get("kvm-x86_64")
+
+
+@pytest.fixture(scope="session")
+def arm64_build(board_builds: BoardBuilds) -> BuildResult:
+    return board_builds.get("arm64-uefi")
+
+
+@pytest.fixture(scope="session")
+def rpi_build(board_builds: BoardBuilds) -> BuildResult:
+    return board_builds.get("rpi-arm64")
 
 
 def result_from_manifest(outdir: Path) -> BuildResult:

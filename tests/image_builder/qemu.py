@@ -1,7 +1,16 @@
-"""Boot a raw disk image under QEMU (TCG, OVMF) and talk to it over the serial console.
+"""Boot a raw disk image under QEMU (TCG) and talk to it over the serial console.
+
+Three machines: QemuVM (x86_64 q35 with OVMF), Arm64UefiVM (aarch64 `virt` with AAVMF) and
+Raspi3VM (the `raspi3b` board with the image as its SD card; QEMU does not run the Pi's GPU
+firmware, so the kernel, device tree, initramfs and cmdline.txt are taken from the image's own
+FAT partition and given to QEMU, as the firmware would).
 
 User-mode networking with restrict=on: the guest gets QEMU's built-in DHCP (10.0.2.15/24,
-gateway 10.0.2.2) but cannot send a single packet to any other host.
+gateway 10.0.2.2) but cannot send a single packet to any other host. raspi3b has no network
+device QEMU can attach (its Ethernet sits on USB), so a Pi boots without any interface.
+
+expect() gives up at once on a kernel panic or an initramfs rescue shell: a boot that cannot
+succeed fails in seconds instead of at its timeout.
 """
 
 from __future__ import annotations
@@ -17,7 +26,13 @@ from pathlib import Path
 
 OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
 OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS_4M.fd")
+AAVMF_CODE = Path("/usr/share/AAVMF/AAVMF_CODE.fd")
+AAVMF_VARS = Path("/usr/share/AAVMF/AAVMF_VARS.fd")
 ANSI_RE = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|\x1bc")
+# Consoles of a boot that will never reach its goal.
+DEAD_END_RE = re.compile(
+    rb"Kernel panic - not syncing|\(initramfs\) |genpack: .*not found|Press Enter for maintenance"
+)
 
 
 def clean(raw: bytes) -> str:
@@ -42,9 +57,13 @@ class QemuVM:
         self._marker = 0
         self.started_at = 0.0
 
+    def firmware_vars(self, template: Path) -> Path:
+        variables = Path(self._vars_dir.name) / template.name
+        shutil.copyfile(template, variables)  # firmware writes its boot entries there
+        return variables
+
     def argv(self) -> list[str]:
-        variables = Path(self._vars_dir.name) / "OVMF_VARS.fd"
-        shutil.copyfile(OVMF_VARS, variables)  # firmware writes its boot entries there
+        variables = self.firmware_vars(OVMF_VARS)
         return [
             "qemu-system-x86_64",
             "-machine", "q35",
@@ -109,9 +128,12 @@ class QemuVM:
                     return text
                 remaining = deadline - time.monotonic()
                 exited = self.process is not None and self.process.poll() is not None
-                if remaining <= 0 or exited:
+                dead_end = DEAD_END_RE.search(self.buffer, self.position)
+                if remaining <= 0 or exited or dead_end:
                     tail = clean(self.buffer[-3000:])
                     why = "QEMU exited" if exited else f"no {pattern!r} after {timeout:.0f} s"
+                    if dead_end:
+                        why = f"boot failed ({dead_end.group().decode(errors='replace')!r})"
                     raise QemuTimeout(f"{why}; console tail:\n{tail}")
                 self._lock.wait(min(remaining, 1.0))
 
@@ -176,3 +198,103 @@ class QemuVM:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class Arm64UefiVM(QemuVM):
+    """The generic ARM64 profile: aarch64 `virt` with AAVMF (UEFI), the image on virtio."""
+
+    def argv(self) -> list[str]:
+        return [
+            "qemu-system-aarch64",
+            "-machine", "virt",
+            "-cpu", "cortex-a72",
+            "-accel", "tcg,thread=multi",
+            "-smp", "2",
+            "-m", str(self.memory_mib),
+            "-nographic",
+            "-monitor", "none",
+            "-serial", "stdio",
+            "-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={AAVMF_CODE}",
+            "-drive", f"if=pflash,format=raw,unit=1,file={self.firmware_vars(AAVMF_VARS)}",
+            "-drive", f"file={self.image},format=raw,if=virtio",
+            "-netdev", "user,id=net0,restrict=on",
+            "-device", "virtio-net-pci,netdev=net0",
+            "-no-reboot",
+        ]  # fmt: skip
+
+
+def sd_card_copy(image: Path, target: Path) -> Path:
+    """QEMU's SD card model needs a power-of-two size: a sparse copy, grown to the next one
+    (the device then grows its data partition into the rest, as on a real, larger card)."""
+    subprocess.run(["cp", "--sparse=always", str(image), str(target)], check=True)
+    size = target.stat().st_size
+    with target.open("r+b") as handle:
+        handle.truncate(1 << (size - 1).bit_length())
+    return target
+
+
+class Raspi3VM(QemuVM):
+    """QEMU's `raspi3b` with the image as its SD card, booted as the Pi firmware would: the
+    kernel, DTB, initramfs and command line come from the image's own FAT partition."""
+
+    DTB = "bcm2837-rpi-3-b.dtb"
+
+    def __init__(self, image: Path, **kwargs: object) -> None:
+        super().__init__(image, memory_mib=1024, **kwargs)  # raspi3b has exactly 1 GiB
+        self._boot_dir = tempfile.TemporaryDirectory(prefix="genpack-raspi-")
+
+    def boot_file(self, name: str) -> Path:
+        from image_builder.image_tools import read_boot_file
+
+        data = read_boot_file(self.image, name)
+        assert data is not None, f"{name} is not on the image's FAT partition"
+        path = Path(self._boot_dir.name) / name
+        path.write_bytes(data)
+        return path
+
+    def firmware_config(self) -> dict[str, str]:
+        """kernel= and initramfs from config.txt, as the firmware reads them ([all] part)."""
+        names: dict[str, str] = {}
+        section = "all"
+        for line in self.boot_file("config.txt").read_text().splitlines():
+            line = line.split("#", 1)[0].strip()
+            if line.startswith("["):
+                section = line.strip("[]")
+            elif section == "all" and line.startswith("kernel="):
+                names["kernel"] = line.partition("=")[2]
+            elif section == "all" and line.startswith("initramfs "):
+                names["initramfs"] = line.split()[1]
+        return names
+
+    def argv(self) -> list[str]:
+        names = self.firmware_config()
+        cmdline = self.boot_file("cmdline.txt").read_text().splitlines()[0].strip()
+        return [
+            "qemu-system-aarch64",
+            "-machine", "raspi3b",
+            "-m", "1024",
+            "-kernel", str(self.boot_file(names["kernel"])),
+            "-initrd", str(self.boot_file(names["initramfs"])),
+            "-dtb", str(self.boot_file(self.DTB)),
+            "-append", cmdline,
+            "-drive", f"file={self.image},format=raw,if=sd",
+            "-nographic",
+            "-monitor", "none",
+            # The first serial port is the PL011 (Bluetooth on a Pi), the second the mini
+            # UART (ttyS1): the console cmdline.txt names.
+            "-serial", "null",
+            "-serial", "stdio",
+            "-no-reboot",
+        ]  # fmt: skip
+
+    def poweroff(self, timeout: float = 120) -> None:
+        """raspi3b cannot power off: wait until the console says so, then stop QEMU."""
+        self.send("sync; poweroff\n")
+        try:
+            self.expect(r"reboot: Power down|System halted|Power down", timeout)
+        finally:
+            self.kill()
+
+    def close(self) -> None:
+        super().close()
+        self._boot_dir.cleanup()

@@ -17,8 +17,8 @@ pytestmark = pytest.mark.slow
 BOOT_TIMEOUT = 300
 
 
-def boot_and_login(image: Path, log: Path) -> QemuVM:
-    vm = QemuVM(image, log_path=log).start()
+def boot_and_login(image: Path, log: Path, machine: type[QemuVM] = QemuVM) -> QemuVM:
+    vm = machine(image, log_path=log).start()
     try:
         vm.wait_for_login_prompt(BOOT_TIMEOUT)
         vm.login("root", ROOT_PASSWORD)
