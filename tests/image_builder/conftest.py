@@ -129,12 +129,20 @@ def rpi_build(board_builds: BoardBuilds) -> BuildResult:
 
 def result_from_manifest(outdir: Path) -> BuildResult:
     from image_builder import Artifact
+    from image_builder.assemble import sha256_file
 
     manifest = json.loads((outdir / "manifest.json").read_text())
     artifacts = [
         Artifact(item["kind"], outdir / item["name"], item["size"], item["sha256"])
         for item in manifest["artifacts"]
     ]
+    for kind, name in (
+        ("sha256sums", "SHA256SUMS"),
+        ("manifest", "manifest.json"),
+        ("log", "build.log"),
+    ):
+        path = outdir / name
+        artifacts.append(Artifact(kind, path, path.stat().st_size, sha256_file(path)))
     return BuildResult(
         artifacts=artifacts,
         timings=manifest["timings"],
