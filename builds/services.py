@@ -26,6 +26,7 @@ from blueprints.models import BlueprintRevision
 from builds import paths
 from builds.models import Artifact, Build
 from hardware_profiles.models import HardwareProfile
+from image_builder.boot import combination_problem
 from image_builder.spec import BuildSpec
 
 logger = logging.getLogger(__name__)
@@ -104,6 +105,17 @@ def _resend(build: Build) -> None:
 def _free_bytes(path: Path) -> int:
     path.mkdir(parents=True, exist_ok=True)
     return shutil.disk_usage(path).free
+
+
+def _check_makeable(profile: HardwareProfile) -> None:
+    """A profile the builder cannot make (edited in the database, or by an older rule) is
+    refused before anything is queued, rather than failing at the disk step minutes later."""
+    problem = combination_problem(profile.arch, profile.boot_scheme, profile.partition_table)
+    if problem:
+        raise BuildRefusedError(
+            f"The builder cannot make images for this hardware profile: {problem}. An admin "
+            "has to correct the profile first."
+        )
 
 
 def _check_guards(profile: HardwareProfile) -> None:
@@ -186,6 +198,7 @@ def build_enqueue(
     Raises BuildRefusedError (guards; BuildQueueUnavailableError when the broker cannot be
     reached, the new row then failed) and SpecError (the blueprint cannot be built).
     """
+    _check_makeable(profile)
     spec = buildspec_for(revision.data, profile)
     spec_hash = spec.spec_hash()
     active = Build.objects.filter(spec_hash=spec_hash, state__in=ACTIVE_STATES).first()

@@ -82,6 +82,22 @@ def test_disabled_profile_is_refused_with_a_reason(kvm: HardwareProfile) -> None
         build_enqueue(revision=blueprint.latest_revision, profile=kvm, requested_by=None)
 
 
+def test_a_profile_the_builder_cannot_make_is_refused_before_anything_is_queued(
+    kvm: HardwareProfile,
+) -> None:
+    # Edited straight in the database: the profile form would have refused it.
+    HardwareProfile.objects.filter(pk=kvm.pk).update(boot_scheme="rpi-firmware")
+    kvm.refresh_from_db()
+    blueprint = make_blueprint("kiosk")
+    with pytest.raises(BuildRefusedError) as refused:
+        build_enqueue(revision=blueprint.latest_revision, profile=kvm, requested_by=None)
+    assert str(refused.value) == (
+        "The builder cannot make images for this hardware profile: Raspberry Pi firmware boot "
+        "is made for arm64 only, not amd64. An admin has to correct the profile first."
+    )
+    assert not Build.objects.exists()
+
+
 def test_too_many_pending_builds_says_busy(kvm: HardwareProfile, settings) -> None:
     settings.GENPACK_MAX_PENDING_BUILDS = 1
     build_enqueue(revision=make_blueprint("one").latest_revision, profile=kvm, requested_by=None)
