@@ -24,9 +24,9 @@ from django.utils import timezone
 from blueprints.buildspec import buildspec_for
 from blueprints.models import BlueprintRevision
 from builds import paths
+from builds.hosts import build_host_hint, build_host_problem
 from builds.models import Artifact, Build
 from hardware_profiles.models import HardwareProfile
-from image_builder.boot import combination_problem
 from image_builder.spec import BuildSpec
 
 logger = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ def _free_bytes(path: Path) -> int:
 def _check_makeable(profile: HardwareProfile) -> None:
     """A profile the builder cannot make (edited in the database, or by an older rule) is
     refused before anything is queued, rather than failing at the disk step minutes later."""
-    problem = combination_problem(profile.arch, profile.boot_scheme, profile.partition_table)
+    problem = profile.builder_problem
     if problem:
         raise BuildRefusedError(
             f"The builder cannot make images for this hardware profile: {problem}. An admin "
@@ -122,6 +122,12 @@ def _check_guards(profile: HardwareProfile) -> None:
     if not profile.enabled:
         raise BuildRefusedError(
             f"“{profile.name}” is disabled by an admin, so it cannot be built right now."
+        )
+    # Told now, not after GENPACK_UNCLAIMED_BUILD_SECONDS of waiting in a queue nobody reads.
+    if problem := build_host_problem(profile):
+        raise BuildRefusedError(
+            f"{problem} The build was not queued: start a build worker that can build "
+            f"{profile.arch} ({build_host_hint(profile.arch)}), then try again."
         )
     pending = Build.objects.filter(state__in=ACTIVE_STATES).count()
     if pending >= settings.GENPACK_MAX_PENDING_BUILDS:

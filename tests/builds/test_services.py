@@ -23,7 +23,7 @@ from builds.services import (
 from hardware_profiles.models import HardwareProfile
 from tests.builds.conftest import make_blueprint
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("data_dirs")]
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("data_dirs", "build_host")]
 
 
 def _publish(build: Build) -> None:
