@@ -11,7 +11,7 @@ import logging
 import os
 import shutil
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from celery import current_app
@@ -24,7 +24,13 @@ from django.utils import timezone
 from blueprints.buildspec import buildspec_for
 from blueprints.models import BlueprintRevision
 from builds import paths
-from builds.hosts import build_host_hint, build_host_problem
+from builds.hosts import (
+    arch_last_seen,
+    build_host_hint,
+    build_host_problem,
+    online_architectures,
+    unclaimed_minutes,
+)
 from builds.models import Artifact, Build
 from hardware_profiles.models import HardwareProfile
 from image_builder.spec import BuildSpec
@@ -389,9 +395,40 @@ def build_rebuild(*, build: Build, requested_by: AbstractBaseUser | None) -> Bui
     )
 
 
+def _unclaimed_message(arch: str) -> str:
+    return (
+        f"No build host for {arch} is online, so this build never started: it waited "
+        f"{unclaimed_minutes()} min in the queue with none. Start a build worker that can "
+        f"build {arch} ({build_host_hint(arch)}), then use Rebuild."
+    )
+
+
+def _fail_unclaimed(now: datetime) -> list[int]:
+    """Fail queued builds that waited GENPACK_UNCLAIMED_BUILD_SECONDS with no host for their
+    architecture online (counted from when one was last seen, if later than the queueing),
+    instead of re-sending them forever. While a host is online they wait their turn."""
+    online = online_architectures()
+    deadline = now - timedelta(seconds=settings.GENPACK_UNCLAIMED_BUILD_SECONDS)
+    last_seen: dict[str, datetime | None] = {}
+    failed = []
+    queued = Build.objects.filter(state=Build.State.QUEUED).select_related("profile")
+    for build in queued.exclude(profile__arch__in=online):
+        arch = build.profile.arch
+        if arch not in last_seen:
+            last_seen[arch] = arch_last_seen(arch)
+        seen = last_seen[arch]
+        waiting_since = max(build.created_at, seen) if seen else build.created_at
+        if waiting_since < deadline and build_fail(
+            build_id=build.pk, error=_unclaimed_message(arch)
+        ):
+            failed.append(build.pk)
+    return failed
+
+
 def builds_reap() -> dict[str, list[int]]:
-    """Fail running builds whose worker stopped beating; re-send queued builds whose message
-    may be lost (a broker restart). Re-sending is safe: claiming is atomic."""
+    """Fail running builds whose worker stopped beating, and queued builds no host could take
+    for too long; re-send the other queued builds whose message may be lost (a broker
+    restart). Re-sending is safe: claiming is atomic."""
     now = timezone.now()
     lost_before = now - timedelta(seconds=settings.GENPACK_WORKER_LOST_SECONDS)
     lost = list(
@@ -405,6 +442,7 @@ def builds_reap() -> dict[str, list[int]]:
             error="The worker running this build stopped responding (worker lost). "
             "Start it again with Rebuild.",
         )
+    unclaimed = _fail_unclaimed(now)
     stale_before = now - timedelta(seconds=settings.GENPACK_REQUEUE_AFTER_SECONDS)
     stale = list(
         Build.objects.filter(state=Build.State.QUEUED)
@@ -418,4 +456,4 @@ def builds_reap() -> dict[str, list[int]]:
         # heartbeat_at on a queued build = when its message was last sent.
         Build.objects.filter(pk=build.pk, state=Build.State.QUEUED).update(heartbeat_at=now)
         transaction.on_commit(lambda build=build: _resend(build))
-    return {"lost": lost, "requeued": [build.pk for build in stale]}
+    return {"lost": lost, "unclaimed": unclaimed, "requeued": [build.pk for build in stale]}
