@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.db import connection
+from django.db import connection, connections
 
 from blueprints.models import Blueprint
 from builds.hosts import online_build_hosts
@@ -67,8 +68,19 @@ def worker_env(transactional_db: None, tmp_path: Path, settings) -> dict[str, st
 
 
 def host_online(name: str) -> bool:
-    """Whether the worker started as `name` has announced itself and beats (builds/hosts.py)."""
-    return online_build_hosts().filter(name__startswith=f"{name}@").exists()
+    """Whether the worker started as `name` has announced itself and beats (builds/hosts.py).
+
+    Asked from a thread of its own: in a browser test Playwright runs an event loop in the
+    test's thread, where Django refuses database queries."""
+
+    def ask() -> bool:
+        try:
+            return online_build_hosts().filter(name__startswith=f"{name}@").exists()
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(ask).result()
 
 
 @pytest.fixture
