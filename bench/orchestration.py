@@ -152,10 +152,14 @@ def start_workers(processes: Processes) -> list[subprocess.Popen]:
 
 
 def wait_for_workers(count: int, timeout: float = 60) -> None:
+    from builds.hosts import online_build_hosts
     from genpack_site.celery import app
 
     if not wait_until(lambda: len(app.control.ping(timeout=0.5)) >= count, timeout, interval=0):
         raise RuntimeError(f"{count} Celery workers did not answer within {timeout:.0f} s")
+    # build_enqueue refuses builds no online build host would take: wait for their rows too.
+    if not wait_until(lambda: online_build_hosts().count() >= count, timeout):
+        raise RuntimeError(f"{count} workers did not announce themselves as build hosts")
 
 
 def start_gunicorn(processes: Processes, port: int) -> subprocess.Popen:

@@ -29,7 +29,7 @@ from blueprints.services import (
 from blueprints.system_ini_form import COMMON_LOCALES, SystemIniForm
 
 # The one allowed edge from blueprints to builds (README): read-only selectors.
-from builds.selectors import last_build_per_target, system_ini_text
+from builds.selectors import last_build_per_target, system_ini_text, target_problems
 
 
 @permission_required("blueprints.view_blueprint", raise_exception=True)
@@ -82,6 +82,8 @@ def blueprint_detail(request: HttpRequest, name: str) -> HttpResponse:
     blueprint = get_object_or_404(Blueprint, name=name)
     revisions = blueprint.revisions.select_related("author")[:10]
     revision = blueprint.latest_revision
+    targets = list(revision.targets.all()) if revision else []
+    problems = target_problems(targets)
     return render(
         request,
         "blueprints/detail.html",
@@ -89,6 +91,8 @@ def blueprint_detail(request: HttpRequest, name: str) -> HttpResponse:
             "blueprint": blueprint,
             "revision": revision,
             "revisions": revisions,
+            "targets": [(profile, problems.get(profile.pk)) for profile in targets],
+            "any_buildable": len(problems) < len(targets),
             "source": source_masked(revision.source, revision.data) if revision else "",
         },
     )
@@ -115,6 +119,9 @@ def _section_html(request: HttpRequest, blueprint: Blueprint, section, **extra: 
         **extra,
         **section.context(revision.data, targets, extra.get("bound")),
     }
+    if "profiles" in context:  # the targets section: say which boards cannot be built now
+        problems = target_problems(context["profiles"])
+        context["profile_cards"] = [(p, problems.get(p.pk)) for p in context["profiles"]]
     return render_to_string("blueprints/editor.html#section", context, request=request)
 
 

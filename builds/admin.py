@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from builds.models import Artifact, Build
+from builds.models import Artifact, Build, BuildHost
 
 
 class ArtifactInline(admin.TabularInline):
@@ -16,3 +16,15 @@ class BuildAdmin(admin.ModelAdmin):
     list_filter = ["state", "profile"]
     readonly_fields = [f.name for f in Build._meta.fields]
     inlines = [ArtifactInline]
+
+
+@admin.register(BuildHost)
+class BuildHostAdmin(admin.ModelAdmin):
+    """What each worker last reported; the workers write these rows, so nobody edits them
+    (deleting one is harmless: its worker announces itself again at its next beat)."""
+
+    list_display = ["name", "architectures", "queues", "heartbeat_at", "stopped_at"]
+    readonly_fields = [f.name for f in BuildHost._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False

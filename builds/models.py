@@ -115,3 +115,32 @@ class Artifact(models.Model):
 
     def __str__(self) -> str:
         return self.path
+
+
+class BuildHost(models.Model):
+    """A Celery worker that takes builds, as it last reported itself (builds/host_agent.py).
+
+    The row is the only liveness signal: the embedded broker has no broadcast, so nothing
+    asks workers; each one announces itself at start, beats every
+    GENPACK_BUILD_HOST_HEARTBEAT_SECONDS and says goodbye at a clean stop.
+    """
+
+    name = models.CharField(max_length=200, unique=True, help_text="Celery node name.")
+    architectures = models.JSONField(
+        default=list, help_text="What this host can really build (its probe at start)."
+    )
+    queues = models.JSONField(default=list, help_text="The Celery queues it consumes.")
+    started_at = models.DateTimeField()
+    heartbeat_at = models.DateTimeField()
+    stopped_at = models.DateTimeField(null=True, blank=True, help_text="A clean stop.")
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def builds_for(self) -> list[str]:
+        """The architectures it takes builds of: those it can build and whose queue it reads."""
+        return [arch for arch in self.architectures if arch in self.queues]

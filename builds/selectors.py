@@ -6,9 +6,11 @@ Imports go builds → blueprints everywhere else; blueprints/views.py alone read
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from blueprints.models import Blueprint
+from builds.hosts import build_host_problem, online_architectures
 from builds.models import Build
 from builds.system_ini import render_for
 from hardware_profiles.models import HardwareProfile
@@ -25,3 +27,21 @@ def last_build_per_target(blueprint: Blueprint) -> dict[int, Build]:
 def system_ini_text(data: dict[str, Any], profile: HardwareProfile | None) -> str:
     """The system.ini an image of blueprint `data` for `profile` carries, as the build writes it."""
     return render_for(data, profile)
+
+
+def target_problems(profiles: Iterable[HardwareProfile]) -> dict[int, str]:
+    """Hardware profile id → why a build for it would be refused right now (the builder
+    cannot make it, it is disabled, no build host for its architecture is online); profiles
+    that can be built are left out. The same checks build_enqueue makes, told on the button."""
+    online = online_architectures()
+    problems: dict[int, str] = {}
+    for profile in profiles:
+        if builder := profile.builder_problem:
+            problem: str | None = f"The builder cannot make images for this profile: {builder}."
+        elif not profile.enabled:
+            problem = "Disabled by an admin."
+        else:
+            problem = build_host_problem(profile, online)
+        if problem:
+            problems[profile.pk] = problem
+    return problems

@@ -11,7 +11,7 @@ import logging
 import os
 import shutil
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from celery import current_app
@@ -24,6 +24,13 @@ from django.utils import timezone
 from blueprints.buildspec import buildspec_for
 from blueprints.models import BlueprintRevision
 from builds import paths
+from builds.hosts import (
+    arch_last_seen,
+    build_host_hint,
+    build_host_problem,
+    online_architectures,
+    unclaimed_minutes,
+)
 from builds.models import Artifact, Build
 from hardware_profiles.models import HardwareProfile
 from image_builder.spec import BuildSpec
@@ -106,10 +113,27 @@ def _free_bytes(path: Path) -> int:
     return shutil.disk_usage(path).free
 
 
+def _check_makeable(profile: HardwareProfile) -> None:
+    """A profile the builder cannot make (edited in the database, or by an older rule) is
+    refused before anything is queued, rather than failing at the disk step minutes later."""
+    problem = profile.builder_problem
+    if problem:
+        raise BuildRefusedError(
+            f"The builder cannot make images for this hardware profile: {problem}. An admin "
+            "has to correct the profile first."
+        )
+
+
 def _check_guards(profile: HardwareProfile) -> None:
     if not profile.enabled:
         raise BuildRefusedError(
             f"“{profile.name}” is disabled by an admin, so it cannot be built right now."
+        )
+    # Told now, not after GENPACK_UNCLAIMED_BUILD_SECONDS of waiting in a queue nobody reads.
+    if problem := build_host_problem(profile):
+        raise BuildRefusedError(
+            f"{problem} The build was not queued: start a build worker that can build "
+            f"{profile.arch} ({build_host_hint(profile.arch)}), then try again."
         )
     pending = Build.objects.filter(state__in=ACTIVE_STATES).count()
     if pending >= settings.GENPACK_MAX_PENDING_BUILDS:
@@ -186,6 +210,7 @@ def build_enqueue(
     Raises BuildRefusedError (guards; BuildQueueUnavailableError when the broker cannot be
     reached, the new row then failed) and SpecError (the blueprint cannot be built).
     """
+    _check_makeable(profile)
     spec = buildspec_for(revision.data, profile)
     spec_hash = spec.spec_hash()
     active = Build.objects.filter(spec_hash=spec_hash, state__in=ACTIVE_STATES).first()
@@ -370,9 +395,40 @@ def build_rebuild(*, build: Build, requested_by: AbstractBaseUser | None) -> Bui
     )
 
 
+def _unclaimed_message(arch: str) -> str:
+    return (
+        f"No build host for {arch} is online, so this build never started: it waited "
+        f"{unclaimed_minutes()} min in the queue with none. Start a build worker that can "
+        f"build {arch} ({build_host_hint(arch)}), then use Rebuild."
+    )
+
+
+def _fail_unclaimed(now: datetime) -> list[int]:
+    """Fail queued builds that waited GENPACK_UNCLAIMED_BUILD_SECONDS with no host for their
+    architecture online (counted from when one was last seen, if later than the queueing),
+    instead of re-sending them forever. While a host is online they wait their turn."""
+    online = online_architectures()
+    deadline = now - timedelta(seconds=settings.GENPACK_UNCLAIMED_BUILD_SECONDS)
+    last_seen: dict[str, datetime | None] = {}
+    failed = []
+    queued = Build.objects.filter(state=Build.State.QUEUED).select_related("profile")
+    for build in queued.exclude(profile__arch__in=online):
+        arch = build.profile.arch
+        if arch not in last_seen:
+            last_seen[arch] = arch_last_seen(arch)
+        seen = last_seen[arch]
+        waiting_since = max(build.created_at, seen) if seen else build.created_at
+        if waiting_since < deadline and build_fail(
+            build_id=build.pk, error=_unclaimed_message(arch)
+        ):
+            failed.append(build.pk)
+    return failed
+
+
 def builds_reap() -> dict[str, list[int]]:
-    """Fail running builds whose worker stopped beating; re-send queued builds whose message
-    may be lost (a broker restart). Re-sending is safe: claiming is atomic."""
+    """Fail running builds whose worker stopped beating, and queued builds no host could take
+    for too long; re-send the other queued builds whose message may be lost (a broker
+    restart). Re-sending is safe: claiming is atomic."""
     now = timezone.now()
     lost_before = now - timedelta(seconds=settings.GENPACK_WORKER_LOST_SECONDS)
     lost = list(
@@ -386,6 +442,7 @@ def builds_reap() -> dict[str, list[int]]:
             error="The worker running this build stopped responding (worker lost). "
             "Start it again with Rebuild.",
         )
+    unclaimed = _fail_unclaimed(now)
     stale_before = now - timedelta(seconds=settings.GENPACK_REQUEUE_AFTER_SECONDS)
     stale = list(
         Build.objects.filter(state=Build.State.QUEUED)
@@ -399,4 +456,4 @@ def builds_reap() -> dict[str, list[int]]:
         # heartbeat_at on a queued build = when its message was last sent.
         Build.objects.filter(pk=build.pk, state=Build.State.QUEUED).update(heartbeat_at=now)
         transaction.on_commit(lambda build=build: _resend(build))
-    return {"lost": lost, "requeued": [build.pk for build in stale]}
+    return {"lost": lost, "unclaimed": unclaimed, "requeued": [build.pk for build in stale]}

@@ -17,6 +17,7 @@ from blueprints.models import Blueprint
 from builds import paths
 from builds.downloads import ArtifactFileMissing, artifact_response
 from builds.forms import DeviceSystemIniForm
+from builds.hosts import build_host_problem, unclaimed_minutes
 from builds.logs import log_read
 from builds.models import Artifact, Build, builds_visible_to
 from builds.personalise import (
@@ -87,6 +88,11 @@ def build_detail(request: HttpRequest, build_id: int) -> HttpResponse:
         "build": build,
         "artifacts": build.artifact_source.artifacts.all(),
         "estimate": build_estimate(build),
+        # A queued build no host can take fails after GENPACK_UNCLAIMED_BUILD_SECONDS: say so.
+        "host_problem": build_host_problem(build.profile)
+        if build.state == Build.State.QUEUED
+        else None,
+        "unclaimed_minutes": unclaimed_minutes(),
         # A released cache hit may reuse an unreleased build: name it only to who may open it.
         "reused_visible": bool(
             source and builds_visible_to(request.user).filter(pk=source.pk).exists()

@@ -238,6 +238,14 @@ GENPACK_WORKER_LOST_SECONDS = env_int("GENPACK_WORKER_LOST_SECONDS", 60)
 GENPACK_REAPER_SECONDS = env_int("GENPACK_REAPER_SECONDS", 30)
 GENPACK_REQUEUE_AFTER_SECONDS = env_int("GENPACK_REQUEUE_AFTER_SECONDS", 300)
 GENPACK_TRANSIENT_RETRIES = env_int("GENPACK_TRANSIENT_RETRIES", 3)
+# Build hosts (builds/host_agent.py): each worker records what it can build and beats this
+# often; one silent for GENPACK_BUILD_HOST_STALE_SECONDS counts as offline. A build queued
+# while no host for its architecture is online fails after GENPACK_UNCLAIMED_BUILD_SECONDS.
+GENPACK_BUILD_HOST_HEARTBEAT_SECONDS = env_int("GENPACK_BUILD_HOST_HEARTBEAT_SECONDS", 30)
+GENPACK_BUILD_HOST_STALE_SECONDS = env_int("GENPACK_BUILD_HOST_STALE_SECONDS", 90)
+GENPACK_UNCLAIMED_BUILD_SECONDS = env_int("GENPACK_UNCLAIMED_BUILD_SECONDS", 900)
+# At most these architectures on this host (empty: all its probe finds); never more.
+GENPACK_BUILD_ARCHITECTURES = env_list("GENPACK_BUILD_ARCHITECTURES", [])
 GENPACK_KEEP_SUCCESSFUL = env_int("GENPACK_KEEP_SUCCESSFUL", 3)
 # Per-device downloads copy a whole disk image: this many at once (across all web processes),
 # and only while the artifacts disk keeps this margin free besides the copy.

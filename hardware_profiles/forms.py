@@ -3,6 +3,7 @@ from __future__ import annotations
 from django import forms
 
 from hardware_profiles.models import HardwareProfile
+from image_builder.boot import combination_problem
 
 
 class WordListField(forms.CharField):
@@ -62,10 +63,21 @@ class HardwareProfileForm(forms.ModelForm):
         return components
 
     def clean(self) -> dict[str, object]:
+        """The builder decides which architecture, boot scheme and partition table go
+        together: a profile it cannot make is refused here, not minutes into a build."""
         cleaned = super().clean()
-        boot, table = cleaned.get("boot_scheme"), cleaned.get("partition_table")
-        if boot == HardwareProfile.BootScheme.RPI_FIRMWARE and table != "mbr":
-            self.add_error("partition_table", "The Raspberry Pi firmware only reads MBR disks.")
-        if boot == HardwareProfile.BootScheme.RPI_FIRMWARE and cleaned.get("arch") != "arm64":
-            self.add_error("arch", "Raspberry Pi profiles are arm64.")
+        arch, boot, table = (cleaned.get(f) for f in ("arch", "boot_scheme", "partition_table"))
+        if not (arch and boot and table):
+            return cleaned  # a missing field already has its own error
+        problem = combination_problem(arch, boot, table)
+        if problem:
+            self.add_error(_field_at_fault(arch, boot), f"The builder cannot make this: {problem}.")
         return cleaned
+
+
+def _field_at_fault(arch: str, boot: str) -> str:
+    """The field to mark: the partition table when another table would do, else the arch."""
+    tables = HardwareProfile.PartitionTable.values
+    if any(combination_problem(arch, boot, table) is None for table in tables):
+        return "partition_table"
+    return "arch"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.db import models
 
+from image_builder.boot import combination_problem
+
 
 class HardwareProfile(models.Model):
     class Arch(models.TextChoices):
@@ -75,6 +77,11 @@ class HardwareProfile(models.Model):
     @property
     def has_wifi(self) -> bool:
         return self.Capability.WIFI in self.capabilities
+
+    @property
+    def builder_problem(self) -> str | None:
+        """Why the image builder cannot make this profile (its own answer), or None."""
+        return combination_problem(self.arch, self.boot_scheme, self.partition_table)
 
     @property
     def is_emulated(self) -> bool:

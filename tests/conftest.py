@@ -12,6 +12,8 @@ from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.test import Client
 
+from builds.hosts import build_host_announce
+from builds.models import BuildHost
 from genpack_site import roles
 from hardware_profiles.seed import profiles_seed
 from tests.factories import UserFactory
@@ -37,6 +39,18 @@ def _fast_password_hashing(settings) -> None:
 def seeded(db: None) -> None:
     roles.roles_sync()
     profiles_seed()
+
+
+@pytest.fixture
+def build_host(db: None) -> BuildHost:
+    """A build host for amd64 and arm64 that announced itself a moment ago, as a worker does
+    at start: for tests that queue builds without starting a worker process. It never beats
+    again, so it goes offline after GENPACK_BUILD_HOST_STALE_SECONDS."""
+    return build_host_announce(
+        name="fixture@build-host",
+        architectures=["amd64", "arm64"],
+        queues=["celery", "amd64", "arm64"],
+    )
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ def pc(seeded: None) -> HardwareProfile:
 
 @pytest.fixture
 def rpi(seeded: None) -> HardwareProfile:
-    return HardwareProfile.objects.get(slug="rpi4-arm64")
+    return HardwareProfile.objects.get(slug="rpi-arm64")
 
 
 BLUEPRINT = {

@@ -23,7 +23,7 @@ from tests.factories import UserFactory
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.usefixtures("data_dirs"),
+    pytest.mark.usefixtures("data_dirs", "build_host"),
 ]
 
 # Pages of the browser's own world (documents with this origin) report violations here; the

@@ -306,7 +306,7 @@ def build_and_watch(page: Page, base: str, shot: Shot) -> None:
 def test_product_manager_designs_exports_imports_and_builds_a_blueprint(
     live_server, package_index, pm_account, workers, page: Page, screenshot: Shot
 ) -> None:
-    worker = workers("browser", FAKE_ENGINE_SECONDS=FAKE_BUILD_SECONDS)  # warms up meanwhile
+    worker = workers("browser", FAKE_ENGINE_SECONDS=FAKE_BUILD_SECONDS)  # online as a build host
     base = live_server.url
 
     log_in(page, base, screenshot, *pm_account)

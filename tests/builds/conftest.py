@@ -5,13 +5,15 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.db import connection
+from django.db import connection, connections
 
 from blueprints.models import Blueprint
+from builds.hosts import online_build_hosts
 from hardware_profiles.models import HardwareProfile
 from tests.factories import BlueprintFactory
 from tests.harness import (
@@ -23,6 +25,7 @@ from tests.harness import (
     postgres_url,
     process_start,
     stop_process,
+    wait_until,
 )
 
 
@@ -51,6 +54,10 @@ def worker_env(transactional_db: None, tmp_path: Path, settings) -> dict[str, st
     settings.GENPACK_WORK_DIR = data_dir / "work"
     settings.GENPACK_ARTIFACTS_DIR = data_dir / "artifacts"
     settings.GENPACK_MIN_FREE_BYTES = 0
+    # This process judges the workers' heartbeats by their (fast) timing.
+    settings.GENPACK_BUILD_HOST_STALE_SECONDS = int(
+        FAST_TIMINGS["GENPACK_BUILD_HOST_STALE_SECONDS"]
+    )
     env = dict(os.environ, **FAST_TIMINGS, **fake_engine_env(tmp_path / "runs"))
     env.update(
         DATABASE_URL=postgres_url(connection.settings_dict),
@@ -60,13 +67,37 @@ def worker_env(transactional_db: None, tmp_path: Path, settings) -> dict[str, st
     return env
 
 
+def host_online(name: str) -> bool:
+    """Whether the worker started as `name` has announced itself and beats (builds/hosts.py).
+
+    Asked from a thread of its own: in a browser test Playwright runs an event loop in the
+    test's thread, where Django refuses database queries."""
+
+    def ask() -> bool:
+        try:
+            return online_build_hosts().filter(name__startswith=f"{name}@").exists()
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(ask).result()
+
+
 @pytest.fixture
 def workers(worker_env: dict[str, str]) -> Iterator[Callable[..., subprocess.Popen]]:
-    """Start real `celery worker` processes on the test broker; all are stopped afterwards."""
+    """Start real `celery worker` processes on the test broker, each returned once it has
+    announced itself as a build host (so builds for it are accepted); all are stopped
+    afterwards."""
     processes = Processes(worker_env)
 
     def start(name: str = "w1", **extra_env: str) -> subprocess.Popen:
-        return processes.start(name, celery_worker_command(name, "celery,amd64,arm64"), **extra_env)
+        command = celery_worker_command(name, "celery,amd64,arm64")
+        process = processes.start(name, command, **extra_env)
+        if not wait_until(lambda: host_online(name) or process.poll() is not None, 60):
+            pytest.fail(f"worker {name} never announced itself:\n{processes.stop(process)}")
+        if process.poll() is not None:
+            pytest.fail(f"worker {name} stopped at start:\n{processes.stop(process)}")
+        return process
 
     yield start
     processes.stop_all()

@@ -14,7 +14,7 @@ from builds.services import ProducedFile, PublishRefusedError, build_publish
 from builds.tasks import claimed_build_run
 from tests.factories import ArtifactFactory, BuildFactory
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("data_dirs")]
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("data_dirs", "build_host")]
 
 
 def _secret(settings) -> Path:

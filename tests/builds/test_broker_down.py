@@ -48,7 +48,7 @@ def _closed_port() -> int:
         return probe.getsockname()[1]  # nothing listens there once the probe is closed
 
 
-@pytest.mark.usefixtures("seeded")
+@pytest.mark.usefixtures("seeded", "build_host")
 def test_starting_a_build_with_the_broker_down_says_the_queue_is_unavailable(
     worker_env: dict[str, str],
 ) -> None:

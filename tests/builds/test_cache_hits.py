@@ -14,7 +14,7 @@ from tests.factories import BlueprintFactory, BuildFactory
 
 
 @pytest.mark.django_db
-@pytest.mark.usefixtures("data_dirs")
+@pytest.mark.usefixtures("data_dirs", "build_host")
 def test_repeated_requests_reuse_one_cache_hit_row(kvm) -> None:
     blueprint = BlueprintFactory(name="kiosk")
     source = BuildFactory(revision=blueprint.latest_revision, state=Build.State.SUCCEEDED)
@@ -42,7 +42,7 @@ def test_repeated_requests_reuse_one_cache_hit_row(kvm) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.usefixtures("data_dirs")
+@pytest.mark.usefixtures("data_dirs", "build_host")
 def test_concurrent_requests_make_one_cache_hit_row(kvm) -> None:
     blueprint = BlueprintFactory(name="kiosk")
     source = BuildFactory(revision=blueprint.latest_revision, state=Build.State.SUCCEEDED)

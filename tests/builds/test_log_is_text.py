@@ -10,7 +10,7 @@ from builds.models import Build
 from hardware_profiles.models import HardwareProfile
 from tests.builds.hostile import IMG_MARKUP, released_build_with_hostile_log
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("data_dirs")]
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("data_dirs", "build_host")]
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
 

@@ -17,7 +17,7 @@ from builds.services import ProducedFile, build_claim, build_enqueue, build_publ
 from hardware_profiles.models import HardwareProfile
 from tests.builds.conftest import make_blueprint
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("data_dirs")]
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("data_dirs", "build_host")]
 
 HASH = "$6$oldsalt$7xQ9mR2vKp4LzN8wTb3YcD6fGh1JkS5uVa0EiO9qWe2RtY4UiP7oAs3DfG6hJ"
 OLD_SPEC = {

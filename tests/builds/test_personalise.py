@@ -15,7 +15,7 @@ from builds.services import ProducedFile, build_claim, build_enqueue, build_publ
 from tests.builds.conftest import make_blueprint
 from tests.images import small_disk_image
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("data_dirs")]
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("data_dirs", "build_host")]
 
 DEVICE = {"network": "dhcp", "hostname": "dev-07"}
 

@@ -84,7 +84,7 @@ def test_killed_worker_fails_its_build_and_a_rebuild_succeeds(
     assert wait_until(lambda: _state(rebuild) == Build.State.SUCCEEDED, 60), rebuild.error
 
 
-def test_queued_builds_survive_a_redis_restart(workers, beat, worker_env, kvm) -> None:
+def test_queued_builds_survive_a_redis_restart(workers, beat, worker_env, kvm, build_host) -> None:
     assert broker_is_redis(), "run with CELERY_BROKER_URL=redis://... (make test does)"
     builds = [_enqueue(f"survivor-{n}", kvm) for n in range(3)]
     # Redis here keeps nothing on disk: a restart loses every queued message.
@@ -97,7 +97,7 @@ def test_queued_builds_survive_a_redis_restart(workers, beat, worker_env, kvm) -
     assert engine_runs(worker_env) == 3
 
 
-def test_cancel_a_queued_build(workers, worker_env, kvm) -> None:
+def test_cancel_a_queued_build(workers, worker_env, kvm, build_host) -> None:
     build = _enqueue("never-runs", kvm)
     assert build_cancel(build=build, by=None)
     other = _enqueue("runs", kvm)

@@ -19,7 +19,7 @@ from builds.services import (
 from tests.builds.conftest import make_blueprint
 from tests.factories import BuildFactory, RevisionFactory
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("data_dirs")]
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("data_dirs", "build_host")]
 
 
 @pytest.fixture(autouse=True)

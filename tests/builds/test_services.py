@@ -23,7 +23,7 @@ from builds.services import (
 from hardware_profiles.models import HardwareProfile
 from tests.builds.conftest import make_blueprint
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("data_dirs")]
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("data_dirs", "build_host")]
 
 
 def _publish(build: Build) -> None:
@@ -80,6 +80,22 @@ def test_disabled_profile_is_refused_with_a_reason(kvm: HardwareProfile) -> None
     blueprint = make_blueprint("kiosk")
     with pytest.raises(BuildRefusedError, match="disabled by an admin"):
         build_enqueue(revision=blueprint.latest_revision, profile=kvm, requested_by=None)
+
+
+def test_a_profile_the_builder_cannot_make_is_refused_before_anything_is_queued(
+    kvm: HardwareProfile,
+) -> None:
+    # Edited straight in the database: the profile form would have refused it.
+    HardwareProfile.objects.filter(pk=kvm.pk).update(boot_scheme="rpi-firmware")
+    kvm.refresh_from_db()
+    blueprint = make_blueprint("kiosk")
+    with pytest.raises(BuildRefusedError) as refused:
+        build_enqueue(revision=blueprint.latest_revision, profile=kvm, requested_by=None)
+    assert str(refused.value) == (
+        "The builder cannot make images for this hardware profile: Raspberry Pi firmware boot "
+        "is made for arm64 only, not amd64. An admin has to correct the profile first."
+    )
+    assert not Build.objects.exists()
 
 
 def test_too_many_pending_builds_says_busy(kvm: HardwareProfile, settings) -> None:

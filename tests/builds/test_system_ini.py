@@ -63,6 +63,7 @@ def test_a_build_never_writes_a_setting_hidden_in_a_dns_item(kvm) -> None:
 
 
 @pytest.mark.django_db
+@pytest.mark.usefixtures("build_host")
 @pytest.mark.parametrize(
     "values",
     [

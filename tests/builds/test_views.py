@@ -16,7 +16,7 @@ from hardware_profiles.models import HardwareProfile
 from tests.builds.conftest import make_blueprint
 from tests.factories import BlueprintFactory, BuildFactory
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("data_dirs")]
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("data_dirs", "build_host")]
 
 
 def _succeeded(profile: HardwareProfile) -> Build:

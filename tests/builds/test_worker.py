@@ -9,7 +9,7 @@ from builds.tasks import claimed_build_run
 from builds.worker import EngineRun
 from tests.factories import BuildFactory
 
-pytestmark = pytest.mark.usefixtures("data_dirs")
+pytestmark = pytest.mark.usefixtures("data_dirs", "build_host")
 
 
 def test_a_failed_run_is_returned_with_its_step_and_the_row_left_to_the_task(

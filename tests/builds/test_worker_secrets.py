@@ -11,7 +11,7 @@ from builds.services import build_claim, build_enqueue
 from builds.tasks import claimed_build_run
 from tests.builds.conftest import make_blueprint
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("data_dirs")]
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("data_dirs", "build_host")]
 
 DB_DEFAULT = "DbDefault42"
 WIFI_KEY = "Garden-Wifi-9"

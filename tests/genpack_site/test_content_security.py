@@ -13,7 +13,7 @@ from hardware_profiles.models import HardwareProfile
 from tests.builds.conftest import data_dirs  # noqa: F401  (fixture used here)
 from tests.builds.hostile import released_build_with_hostile_log
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("data_dirs")]
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("data_dirs", "build_host")]
 
 POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "

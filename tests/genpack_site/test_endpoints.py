@@ -30,7 +30,7 @@ from builds.services import build_enqueue
 from hardware_profiles.models import HardwareProfile
 from tests.images import small_disk_image
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("data_dirs")]
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("data_dirs", "build_host")]
 
 ROLES = ("anonymous", "outsider", "technician", "product_manager", "admin")
 PERSONA_FIXTURES = {

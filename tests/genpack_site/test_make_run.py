@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
+import sqlite3
 import subprocess
 import sys
 import urllib.request
 from pathlib import Path
 
+from image_builder.hostarch import buildable_architectures
 from tests.harness import ROOT, free_port, stop_process, wait_until
 
 SERVER_SETTINGS = ("DATABASE_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND")
@@ -19,6 +22,13 @@ def _login_page(url: str) -> str | None:
             return response.read().decode()
     except OSError:
         return None
+
+
+def _build_hosts(database: Path) -> list[tuple[str, list[str], list[str]]]:
+    """(name, architectures, queues) of each worker that announced itself (builds/hosts.py)."""
+    with sqlite3.connect(database) as db:
+        rows = db.execute("SELECT name, architectures, queues FROM builds_buildhost").fetchall()
+    return [(name, json.loads(arches), json.loads(queues)) for name, arches, queues in rows]
 
 
 def test_make_run_serves_login_and_its_worker_runs_a_task(tmp_path: Path) -> None:
@@ -48,6 +58,12 @@ def test_make_run_serves_login_and_its_worker_runs_a_task(tmp_path: Path) -> Non
         )
         assert check.returncode == 0, check.stdout + check.stderr
         assert "A worker ran task" in check.stdout
+        # The Procfile asks for celery,amd64,arm64; the worker keeps the arch queues its host
+        # can really build (arm64 only where qemu-user works) and says so in the database.
+        assert wait_until(lambda: _build_hosts(tmp_path / "db.sqlite3"), timeout=30)
+        [(_, architectures, queues)] = _build_hosts(tmp_path / "db.sqlite3")
+        assert architectures == buildable_architectures()
+        assert queues == sorted(["celery", *architectures])
     finally:
         output = stop_process(run)
     assert "First admin created" in output
