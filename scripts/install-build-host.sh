@@ -21,14 +21,11 @@ mtools
 dosfstools
 e2fsprogs
 fdisk
-grub-efi-amd64-bin
 grub-common
 ovmf
 qemu-system-x86
 qemu-system-arm
 qemu-efi-aarch64
-qemu-user-static
-binfmt-support
 qemu-utils
 zstd
 xz-utils
@@ -38,6 +35,13 @@ arch-test
 debian-archive-keyring
 ca-certificates
 "
+
+# The host's own GRUB platform; an x86 host runs arm64 trees through qemu-user.
+if [ "$(uname -m)" = aarch64 ]; then
+    PACKAGES="$PACKAGES grub-efi-arm64-bin"
+else
+    PACKAGES="$PACKAGES grub-efi-amd64-bin qemu-user-static binfmt-support"
+fi
 
 missing=""
 for package in $PACKAGES; do

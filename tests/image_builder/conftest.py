@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from image_builder import BuildResult, BuildSpec, EngineOptions, NullReporter, build
+from image_builder.hostarch import buildable_architectures
 from image_builder.image_tools import copy_image
 
 DATA = Path(__file__).parent / "data"
@@ -17,7 +18,6 @@ ROOT_PASSWORD = "genpack"  # matches the hash in data/minimal.json
 BUILD_TOOLS = ("mmdebstrap", "mksquashfs", "mkfs.vfat", "mcopy", "sfdisk", "grub-mkstandalone")
 BOOT_TOOLS = ("qemu-system-x86_64",)
 ARM64_TOOLS = ("qemu-system-aarch64", "qemu-aarch64-static")
-BINFMT_ARM64 = Path("/proc/sys/fs/binfmt_misc/qemu-aarch64")
 
 
 def missing_tools(tools: tuple[str, ...]) -> list[str]:
@@ -41,8 +41,8 @@ def require_build_host(board: str = "pc-x86_64") -> None:
         not_a_build_host(
             f"build host tools missing ({', '.join(missing)}): run scripts/install-build-host.sh"
         )
-    if arm64 and "enabled" not in (BINFMT_ARM64.read_text() if BINFMT_ARM64.exists() else ""):
-        not_a_build_host("arm64 binaries cannot run here (binfmt qemu-aarch64 not enabled)")
+    if arm64 and "arm64" not in buildable_architectures():
+        not_a_build_host("arm64 binaries cannot run here: run scripts/install-build-host.sh")
 
 
 def minimal_spec_data() -> dict:
