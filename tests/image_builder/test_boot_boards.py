@@ -40,6 +40,7 @@ def partition_table(image: Path) -> dict:
 def system_img_file(result: BuildResult, path: str, tmp_path: Path) -> bytes:
     """A file from inside system.img (the squashfs), read with unsquashfs."""
     target = tmp_path / "unsquashed"
+    tmp_path.mkdir(parents=True, exist_ok=True)  # unsquashfs makes only the last directory
     subprocess.run(
         ["unsquashfs", "-q", "-n", "-f", "-d", str(target),
          str(result.artifact("system-img").path), path],
@@ -56,10 +57,11 @@ def test_uefi_image_boots_and_applies_hostname_and_static_address(
 ) -> None:
     result = board_builds.get(board)
     disk = copy_image(result.artifact("disk-raw").path, tmp_path / "disk.img")
-    write_system_ini(disk, STATIC.format(name=f"unit-{board}"))
+    hostname = f"unit-{board.replace('_', '-')}"  # kvm-x86_64: "_" is no hostname character
+    write_system_ini(disk, STATIC.format(name=hostname))
     vm = boot_and_login(disk, tmp_path / "console.log", machine)
     try:
-        assert shell(vm, "hostname") == f"unit-{board}"
+        assert shell(vm, "hostname") == hostname
         assert "10.0.2.15/24" in shell(vm, "ip -br addr")
         assert shell(vm, "uname -m") == ("aarch64" if board == ARM64 else "x86_64")
         vm.poweroff()
@@ -67,7 +69,7 @@ def test_uefi_image_boots_and_applies_hostname_and_static_address(
         vm.close()
     status = read_status(disk)
     assert status is not None, "the device wrote no system-status.txt"
-    assert status["applied"]["hostname"] == f"unit-{board}"
+    assert status["applied"]["hostname"] == hostname
     assert status["applied"]["ip_address"] == "10.0.2.15/24"
     assert status["build"] == result.build_id
 
