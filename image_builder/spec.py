@@ -188,8 +188,12 @@ class BuildSpec:
         for text_field in ("version", "description", "kernel_args", "serial_console"):
             if not isinstance(getattr(self, text_field), str):
                 raise SpecError(f"{text_field}: expected a string")
-        if "\n" in self.kernel_args:
-            raise SpecError("kernel_args must be one line")
+        # These reach one-line places: the Pi's config.txt and cmdline.txt, grub.cfg's menu
+        # title and kernel line, README.TXT. A line break or control character there would
+        # start a line of the blueprint's choosing in a boot file.
+        for line_field in ("version", "kernel_args", "serial_console"):
+            if not getattr(self, line_field).isprintable():
+                raise SpecError(f"{line_field} must be one line of printable text")
 
         package_fields: dict[str, tuple[str, ...]] = {}
         for list_field in ("firmware_packages", "extra_packages", "packages", "buildtime_packages"):

@@ -168,3 +168,12 @@ def test_disk_layout_follows_the_profile_partition_table(
     assert first["type"].upper() == boot_type.upper()
     assert first.get("bootable") is bootable
     assert first["start"] == 2048 and second["start"] == 2048 + 40 * 2048
+
+
+@pytest.mark.parametrize("field", ["version", "kernel_args", "serial_console"])
+@pytest.mark.parametrize("text", ["1.0\nkernel=evil.img", "1.0\r[all]", "1.0\x00", "1.0\u2028x"])
+def test_text_that_reaches_a_boot_file_line_must_be_one_printable_line(
+    field: str, text: str
+) -> None:
+    with pytest.raises(SpecError, match="one line of printable text"):
+        spec(**{**RPI, field: text})
