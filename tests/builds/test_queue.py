@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from django.db import transaction
 
 from builds import paths
 from builds.models import Build
@@ -47,10 +48,14 @@ def _enqueue(name: str, profile: HardwareProfile) -> Build:
 def test_two_workers_run_six_builds_exactly_once(workers, worker_env, kvm) -> None:
     workers("w1")
     workers("w2")
-    builds = [_enqueue(f"appliance-{n}", kvm) for n in range(6)]
-    duplicates = [
-        build_enqueue(revision=build.revision, profile=kvm, requested_by=None) for build in builds
-    ]
+    # One transaction: the tasks go out at commit, so the workers (ready at once) cannot
+    # finish a build before its duplicate asks; the duplicates must join the queued builds.
+    with transaction.atomic():
+        builds = [_enqueue(f"appliance-{n}", kvm) for n in range(6)]
+        duplicates = [
+            build_enqueue(revision=build.revision, profile=kvm, requested_by=None)
+            for build in builds
+        ]
     assert {b.pk for b in duplicates} == {b.pk for b in builds}  # identical specs: one build
     assert wait_until(lambda: all(_state(b) == Build.State.SUCCEEDED for b in builds), 120), [
         (b.pk, b.state, b.error) for b in builds
