@@ -12,7 +12,15 @@ DEFAULT_ZONEINFO_DIR = Path("/usr/share/zoneinfo")
 SECRET_MASK = "********"
 
 NETWORK_KEYS = ("ip_address", "ip_gateway", "dns", "interface")
-WIFI_KEYS = ("wifi_ssid", "wifi_key", "wifi_country")
+WIFI_KEYS = (
+    "wifi_ssid",
+    "wifi_key",
+    "wifi_wpa3",
+    "wifi_country",
+    "wifi_hidden",
+    "wifi_interface",
+)
+WIFI_BOOL_KEYS = ("wifi_wpa3", "wifi_hidden")
 BOOL_KEYS = ("autologin", "factory_reset", "debug")
 LIST_KEYS = ("ssh_pubkey", "dns", "ntp")
 KNOWN_KEYS = (

@@ -41,10 +41,29 @@ _KEY_DOCS: dict[str, tuple[str, str]] = {
     ),
     "ip_gateway": ("Router address, in the same network as ip_address.", "192.168.1.1"),
     "dns": ("DNS servers (IP addresses), separated by spaces or commas.", "192.168.1.1 1.1.1.1"),
-    "interface": ("Wired interface that gets the fixed address (default: the first one).", "eth0"),
-    "wifi_ssid": ("Name of the Wi-Fi network to join.", "MyNetwork"),
-    "wifi_key": ("Wi-Fi password (8 to 63 characters).", "my wifi password"),
-    "wifi_country": ("Country the device is used in (two letters), for Wi-Fi rules.", "JP"),
+    "interface": (
+        "Interface that gets the fixed address (default: the first wired one).\n"
+        "Name the Wi-Fi interface here to give the fixed address to Wi-Fi.",
+        "eth0",
+    ),
+    "wifi_ssid": (
+        "Name of the Wi-Fi network to join. Ethernet keeps working beside it.",
+        "MyNetwork",
+    ),
+    "wifi_key": (
+        "Wi-Fi password (8 to 63 characters, or 64 hex digits). Leave it empty\n"
+        "for an open network.",
+        "my wifi password",
+    ),
+    "wifi_wpa3": ("yes = the network uses WPA3 (SAE) instead of WPA2.", "no"),
+    "wifi_country": (
+        "Country the device is used in (two letters), for the Wi-Fi channels\n"
+        "and power allowed there. Without it only the channels allowed\n"
+        "everywhere are used.",
+        "JP",
+    ),
+    "wifi_hidden": ("yes = the network does not announce its name.", "no"),
+    "wifi_interface": ("Wi-Fi interface to use (default: the first one).", "wlan0"),
     "ntp": ("Time servers, separated by spaces or commas.", "pool.ntp.org"),
     "autologin": ("yes = log in automatically on the local screen.", "no"),
     "factory_reset": (

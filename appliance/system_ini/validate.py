@@ -26,6 +26,7 @@ from .keys import (
     _LIST_SPLIT_RE,
     BOOL_KEYS,
     DEFAULT_ZONEINFO_DIR,
+    WIFI_BOOL_KEYS,
     KNOWN_KEYS,
     NETWORK_KEYS,
     WIFI_KEYS,
@@ -142,11 +143,15 @@ def _reason(exc: _Invalid, value: object, from_file: bool) -> str:
     return str(exc)
 
 
+def _check_bool(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    return _parse_bool(_text(str(value) if isinstance(value, int) else value))
+
+
 def _check_simple(key: str, value: object, zoneinfo_dir: Path | None, from_file: bool) -> object:
     if key in BOOL_KEYS:
-        if isinstance(value, bool):
-            return value
-        return _parse_bool(_text(str(value) if isinstance(value, int) else value))
+        return _check_bool(value)
     if key == "ntp":
         return _check_ntp(_items(key, value, from_file))
     if key == "timezone":
@@ -235,28 +240,62 @@ def _validate_network(
     return True
 
 
+def _check_wifi_value(key: str, value: object) -> object:
+    if key in WIFI_BOOL_KEYS:
+        return _check_bool(value)
+    if key == "wifi_interface":
+        return _check_interface(_text(value))
+    return _TEXT_CHECKS[key](_text(value))
+
+
 def _validate_wifi(
     given: Mapping[str, object],
     capabilities: frozenset[str],
     values: dict[str, object],
     rejected: dict[str, str],
 ) -> None:
+    """The Wi-Fi keys; they mean something only together with a network name (wifi_ssid)."""
     present = [key for key in WIFI_KEYS if key in given]
     if "wifi" not in capabilities:
         rejected.update({key: "this device has no Wi-Fi" for key in present})
         return
+    checked: dict[str, object] = {}
     for key in present:
         try:
-            values[key] = _TEXT_CHECKS[key](_text(given[key]))
+            checked[key] = _check_wifi_value(key, given[key])
         except _Invalid as exc:
             rejected[key] = str(exc)
-    if "wifi_key" in given and "wifi_ssid" not in values:
-        values.pop("wifi_key", None)
-        rejected["wifi_key"] = (
+    if "wifi_ssid" not in checked:
+        because = (
             "ignored because wifi_ssid was rejected"
             if "wifi_ssid" in given
-            else "wifi_key is set but wifi_ssid (the network name) is not"
+            else "ignored because wifi_ssid (the network name) is not set"
         )
+        # "wifi_hidden = no" beside no network asks for nothing: not worth a rejection.
+        rejected.update({key: because for key, value in checked.items() if value is not False})
+        return
+    if "wifi_key" in rejected:
+        # Joining an open network instead of the one meant would be worse than not joining.
+        because = "ignored because wifi_key was rejected"
+        rejected.update({key: because for key, value in checked.items() if value is not False})
+        return
+    if checked.get("wifi_wpa3"):
+        key = checked.get("wifi_key")
+        if not key:
+            rejected["wifi_wpa3"] = "WPA3 needs the network's password in wifi_key"
+            checked.pop("wifi_wpa3")
+        elif isinstance(key, str) and _is_raw_psk(key):
+            # For WPA2, 64 hex digits are the key itself; WPA3 (SAE) always needs the password.
+            rejected["wifi_wpa3"] = (
+                "WPA3 needs the network's password, not a 64-hex-digit key; "
+                "the device tries WPA2 with that key instead"
+            )
+            checked.pop("wifi_wpa3")
+    values.update(checked)
+
+
+def _is_raw_psk(key: str) -> bool:
+    return len(key) == 64 and all(ch in "0123456789abcdefABCDEF" for ch in key)
 
 
 def _validate_known(
