@@ -5,9 +5,13 @@
     reads system.ini from the boot partition, validates it with the shared module and writes
     the runtime configuration into /run (networkd, timesyncd, getty drop-ins, app env files)
     and /etc (hostname, timezone, locale, authorized_keys) of the overlay root.
+`agent.py wifi`   (genpack-wifi.service, when system.ini names a Wi-Fi network):
+    runs wpa_supplicant on the Wi-Fi interface and records how the join goes (joined, wrong
+    key, network not found...) in /run/genpack/wifi.json for the status file.
 `agent.py status` (genpack-status.service, after the network came up):
-    writes system-status.txt next to system.ini, so a technician who pulls the card sees what
-    happened without a screen.
+    writes system-status.txt next to system.ini at once, and again once the network settled
+    (every interface has an address or a reason why not, or a bounded time passed), so a
+    technician who pulls the card sees what happened without a screen.
 
 Runs on the image's Python (3.11 on bookworm), standard library only. Every failure is
 caught and reported: the device must boot whatever the technician typed.
@@ -28,6 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import system_ini
+from system_ini.wifi import CONTROL_DIR, wifi_event, wpa_supplicant_conf
 
 BOOT = Path("/run/initramfs/boot")
 INI_PATH = BOOT / "system.ini"
@@ -38,6 +43,13 @@ NETWORK_DIR = Path("/run/systemd/network")
 SYS_NET = Path("/sys/class/net")
 ENV_DIR = STATE / "env"
 LOWER = Path("/run/initramfs/ro")
+WPA_CONF = STATE / "wpa_supplicant.conf"
+WIFI_STATE = STATE / "wifi.json"
+# Route metrics: Ethernet wins the default route when both links are up (NetworkManager's
+# numbers); a Wi-Fi-only device still has its route.
+WIRED_METRIC, WIFI_METRIC = 100, 600
+INTERFACE_WAIT_SECONDS = 30
+SETTLE_SECONDS = 90
 
 
 def load_image_info() -> dict:
@@ -66,11 +78,15 @@ def write(path: Path, text: str, mode: int = 0o644) -> None:
     os.replace(tmp, path)
 
 
+def is_wireless(name: str) -> bool:
+    return (SYS_NET / name / "phy80211").exists()
+
+
 def wired_interfaces() -> list[str]:
     """Physical Ethernet interfaces, sorted: these get DHCP or the static address."""
     names = []
     for entry in sorted(SYS_NET.iterdir()):
-        if entry.name == "lo" or (entry / "wireless").exists():
+        if entry.name == "lo" or is_wireless(entry.name):
             continue
         if not (entry / "device").exists():  # virtual (bridge, veth...)
             continue
@@ -81,6 +97,16 @@ def wired_interfaces() -> list[str]:
             continue
         names.append(entry.name)
     return names
+
+
+def wireless_interfaces() -> list[str]:
+    return sorted(entry.name for entry in SYS_NET.iterdir() if is_wireless(entry.name))
+
+
+def settle_udev() -> None:
+    """udev renames NICs (eth0 -> enp0s3) early; wait for it before picking "the first"."""
+    if shutil.which("udevadm"):
+        subprocess.run(["udevadm", "settle", "--timeout=10"], check=False)
 
 
 def apply_hostname(name: str) -> None:
@@ -123,28 +149,70 @@ def apply_ssh_keys(keys: list[str], info: dict) -> None:
     subprocess.run(["chown", "-R", f"{user}:", str(target.parent)], check=False)
 
 
+def route_metric_lines(metric: int) -> list[str]:
+    return ["", "[DHCPv4]", f"RouteMetric={metric}", "", "[IPv6AcceptRA]", f"RouteMetric={metric}"]
+
+
+def static_interface(values: dict) -> str:
+    """``interface``, else the first wired NIC; a Wi-Fi-only device puts it on its Wi-Fi."""
+    if values.get("interface"):
+        return str(values["interface"])
+    settle_udev()
+    wired = wired_interfaces()
+    if wired:
+        return wired[0]
+    if values.get("wifi_ssid"):
+        return str(values.get("wifi_interface") or "wl*")
+    return "en* eth*"
+
+
 def apply_network(values: dict) -> list[str]:
-    """systemd-networkd files in /run: static address on one wired NIC, DHCP on the rest."""
+    """systemd-networkd files in /run: the static address on one interface, DHCP on the rest.
+
+    Wired NICs (and the Wi-Fi interface, when system.ini names a network) get DHCP unless
+    they carry the static address; a rejected static setting was dropped by validation, so
+    the device lands on DHCP wherever it is connected.
+    """
     notes = []
     NETWORK_DIR.mkdir(parents=True, exist_ok=True)
     dns = [f"DNS={server}" for server in values.get("dns") or []]
+    wifi = bool(values.get("wifi_ssid"))
     address = values.get("ip_address")
     if address:
-        interface = values.get("interface")
-        if not interface:
-            # udev renames NICs (eth0 -> enp0s3) early; wait for it before picking "the first".
-            if shutil.which("udevadm"):
-                subprocess.run(["udevadm", "settle", "--timeout=10"], check=False)
-            wired = wired_interfaces()
-            interface = wired[0] if wired else "en* eth*"
+        interface = static_interface(values)
+        wireless = is_wireless(interface) or interface.startswith("wl")
         lines = ["[Match]", f"Name={interface}", "", "[Network]", f"Address={address}", *dns]
         if values.get("ip_gateway"):
-            lines.append(f"Gateway={values['ip_gateway']}")
+            metric = WIFI_METRIC if wireless else WIRED_METRIC
+            lines += ["", "[Route]", f"Gateway={values['ip_gateway']}", f"Metric={metric}"]
         write(NETWORK_DIR / "10-genpack-static.network", "\n".join(lines) + "\n")
         notes.append(f"static address {address} on {interface}")
     dhcp = ["[Match]", "Name=en* eth*", "", "[Network]", "DHCP=yes", *dns]
-    write(NETWORK_DIR / "20-genpack-dhcp.network", "\n".join(dhcp) + "\n")
+    write(
+        NETWORK_DIR / "20-genpack-dhcp.network",
+        "\n".join([*dhcp, *route_metric_lines(WIRED_METRIC)]) + "\n",
+    )
+    if wifi:
+        match = f"Name={values['wifi_interface']}" if values.get("wifi_interface") else "Type=wlan"
+        lines = ["[Match]", match, "", "[Network]", "DHCP=yes", *dns]
+        write(
+            NETWORK_DIR / "30-genpack-wifi.network",
+            "\n".join([*lines, *route_metric_lines(WIFI_METRIC)]) + "\n",
+        )
     return notes
+
+
+def apply_wifi(values: dict) -> list[str]:
+    """The client's configuration (root only: it holds the key); genpack-wifi.service runs it."""
+    if not values.get("wifi_ssid"):
+        return []
+    write(WPA_CONF, wpa_supplicant_conf(values), 0o600)
+    if values.get("wifi_country"):
+        return [f"Wi-Fi regulatory domain: {values['wifi_country']}"]
+    return [
+        "Wi-Fi regulatory domain not set (wifi_country is empty): the world domain applies, "
+        "so some channels and transmit power are not used"
+    ]
 
 
 def apply_ntp(servers: list[str]) -> None:
@@ -228,15 +296,13 @@ def command_apply() -> int:
     except Exception as error:
         failed["ip_address"] = f"could not write network configuration: {error}"
     try:
+        notes += apply_wifi(values)
+    except Exception as error:
+        failed["wifi_ssid"] = f"could not write the Wi-Fi configuration: {error}"
+    try:
         apply_app_sections(result.app_sections)
     except Exception as error:
         notes.append(f"could not write app settings: {error}")
-    if values.get("wifi_ssid"):
-        # Not implemented yet: the engine installs no Wi-Fi client (wpa_supplicant/iwd).
-        for key in ("wifi_ssid", "wifi_key", "wifi_country"):
-            if key in values:
-                failed[key] = "this image has no Wi-Fi client yet; use Ethernet"
-                values.pop(key)
     reload_needed = apply_autologin(bool(values.get("autologin")))
     if values.get("debug"):
         subprocess.run(["systemd-analyze", "log-level", "debug"], check=False)
@@ -266,6 +332,98 @@ def command_apply() -> int:
     return 0
 
 
+# --------------------------------------------------------------------------------------------
+# Wi-Fi: wpa_supplicant under the agent, its events kept for the status file
+# --------------------------------------------------------------------------------------------
+
+
+def record_wifi(**state: object) -> None:
+    write(WIFI_STATE, json.dumps(state), 0o600)
+
+
+def wait_for_wireless(name: str | None, seconds: float) -> str | None:
+    """The named Wi-Fi interface, else the first one, once udev has named it."""
+    deadline = time.monotonic() + seconds
+    while True:
+        settle_udev()
+        found = wireless_interfaces()
+        if name in found or (not name and found):
+            return name or found[0]
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(1)
+
+
+def attach(interface: str, client: subprocess.Popen) -> socket.socket | None:
+    """Listen to the client's events (ATTACH on its control socket), from its first scan on."""
+    server = Path(CONTROL_DIR) / interface
+    local = STATE / f"wifi-monitor-{os.getpid()}"
+    local.unlink(missing_ok=True)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(local))
+    deadline = time.monotonic() + 15
+    while client.poll() is None and time.monotonic() < deadline:
+        try:
+            sock.connect(str(server))
+            sock.settimeout(2)
+            sock.send(b"ATTACH")
+            if sock.recv(4096).startswith(b"OK"):
+                sock.settimeout(1)
+                return sock
+        except OSError:
+            pass
+        time.sleep(0.1)
+    sock.close()
+    return None
+
+
+def command_wifi() -> int:
+    """Run wpa_supplicant for the network system.ini names; exit when it exits."""
+    state = json.loads((STATE / "applied.json").read_text()).get("values", {})
+    wanted = state.get("wifi_interface")
+    interface = wait_for_wireless(wanted, INTERFACE_WAIT_SECONDS)
+    if interface is None:
+        reason = (
+            f"no Wi-Fi hardware: there is no interface {wanted}"
+            if wanted
+            else "no Wi-Fi hardware: no wireless interface found (no driver or firmware?)"
+        )
+        record_wifi(interface=wanted or "", state="failed", reason=reason)
+        print(f"genpack-agent: {reason}")
+        return 0
+    record_wifi(interface=interface, state="trying", reason="joining")
+    client = subprocess.Popen(
+        ["wpa_supplicant", "-i", interface, "-c", str(WPA_CONF), "-D", "nl80211,wext"]
+    )
+    sock = attach(interface, client)
+    current = {"state": "trying", "reason": "joining"}
+    while client.poll() is None:
+        if sock is None:
+            time.sleep(1)
+            continue
+        try:
+            line = sock.recv(4096).decode("utf-8", "replace")
+        except TimeoutError:
+            continue
+        except OSError:
+            sock = None
+            continue
+        event = wifi_event(line)
+        if event is None:
+            continue
+        if event.state == "trying" and current["state"] == "failed":
+            continue  # a retry after a failure: the failure is still the news
+        if event.state != current["state"] or event.reason != current["reason"]:
+            current = {"state": event.state, "reason": event.reason}
+            record_wifi(interface=interface, **current)
+    return client.returncode or 0
+
+
+# --------------------------------------------------------------------------------------------
+# The status file
+# --------------------------------------------------------------------------------------------
+
+
 def current_addresses() -> dict[str, list[str]]:
     output = subprocess.run(
         ["ip", "-j", "addr", "show"], capture_output=True, text=True, check=False
@@ -284,38 +442,76 @@ def current_addresses() -> dict[str, list[str]]:
 
 def network_devices() -> list[str]:
     """Interfaces backed by hardware (Ethernet, Wi-Fi, USB adapters), loopback left out."""
-    return sorted(entry.name for entry in SYS_NET.iterdir() if (entry / "device").exists())
+    return sorted(
+        entry.name
+        for entry in SYS_NET.iterdir()
+        if (entry / "device").exists() or is_wireless(entry.name)
+    )
 
 
-def command_status(wait_seconds: int = 30) -> int:
-    info = load_image_info()
+def has_carrier(name: str) -> bool:
     try:
-        state = json.loads((STATE / "applied.json").read_text())
+        return (SYS_NET / name / "carrier").read_text().strip() == "1"
+    except OSError:  # reading carrier of an interface that is down fails
+        return False
+
+
+def wifi_state() -> dict:
+    try:
+        return json.loads(WIFI_STATE.read_text())
     except (OSError, ValueError):
-        state = {
-            "notes": ["the settings agent did not run or failed; see journalctl -u genpack-agent"]
-        }
-    notes = list(state.get("notes", []))
-    # A Pi with no cable and no Wi-Fi configured yet has no interface to wait for: the
-    # technician needs this file most exactly then.
-    devices = network_devices()
-    deadline = time.monotonic() + (wait_seconds if devices else 0)
+        return {}
+
+
+def interface_report(values: dict, addresses: dict[str, list[str]]) -> tuple[dict[str, str], bool]:
+    """One plain line per interface, and whether every one of them has its final answer."""
+    wifi = wifi_state() if values.get("wifi_ssid") else {}
+    report: dict[str, str] = {}
+    settled = True
+    for name in network_devices():
+        addrs = ", ".join(addresses.get(name, []))
+        if is_wireless(name):
+            if not values.get("wifi_ssid"):
+                report[name] = "Wi-Fi, not used (no wifi_ssid in system.ini)"
+                continue
+            if wifi.get("interface") not in (None, "", name):
+                report[name] = "Wi-Fi, not used (another Wi-Fi interface is)"
+                continue
+            ssid = str(values["wifi_ssid"])
+            if wifi.get("state") == "joined":
+                report[name] = f'Wi-Fi, joined "{ssid}", ' + (addrs or "no address yet")
+                settled = settled and bool(addrs)
+            elif wifi.get("state") == "failed":
+                report[name] = f'Wi-Fi, not joined "{ssid}": {wifi.get("reason")}'
+            else:
+                report[name] = f'Wi-Fi, joining "{ssid}"...'
+                settled = False
+        elif has_carrier(name):
+            report[name] = "wired, link up, " + (addrs or "no address yet")
+            settled = settled and bool(addrs)
+        else:
+            report[name] = "wired, no link (no cable?)"
+    if values.get("wifi_ssid") and wifi.get("state") == "failed" and not wifi.get("interface"):
+        report["wifi"] = f"not joined: {wifi.get('reason')}"
+    elif values.get("wifi_ssid") and not wifi:
+        settled = False  # the Wi-Fi service has not looked for its interface yet
+    return report, settled
+
+
+def write_status(state: dict, info: dict, notes: list[str]) -> None:
+    values = state.get("values", {})
     addresses = current_addresses()
-    while not addresses and time.monotonic() < deadline:
-        time.sleep(1)
-        addresses = current_addresses()
+    interfaces, _ = interface_report(values, addresses)
+    if not network_devices():
+        notes = [*notes, "no network interface found (no Ethernet driver loaded, no Wi-Fi)"]
     result = system_ini.SystemIniResult(
-        values=state.get("values", {}),
+        values=values,
         rejected=state.get("rejected", {}),
         unknown=state.get("unknown", []),
         app_sections=state.get("app_sections", {}),
         network_fallback=state.get("network_fallback", False),
         problems=state.get("problems", []),
     )
-    if not devices:
-        notes.append("no network interface found (no Ethernet driver loaded, no Wi-Fi)")
-    elif not addresses:
-        notes.append(f"no network address after {wait_seconds} s")
     image = info.get("artifact", "unknown")
     if info.get("profile"):
         image = f"{image} ({info['profile']})"
@@ -324,13 +520,41 @@ def command_status(wait_seconds: int = 30) -> int:
         image=image,
         build=info.get("build", "unknown"),
         addresses=addresses,
+        interfaces=interfaces,
         notes=[*notes, f"hostname: {socket.gethostname()}"],
     )
     tmp = STATUS_PATH.with_name("system-status.tmp")
     tmp.write_bytes(text.encode("utf-8-sig"))
     os.replace(tmp, STATUS_PATH)
     os.sync()
-    print(f"genpack-agent: wrote {STATUS_PATH}")
+
+
+def network_settled(values: dict) -> bool:
+    return interface_report(values, current_addresses())[1]
+
+
+def command_status(settle_seconds: float = SETTLE_SECONDS) -> int:
+    info = load_image_info()
+    try:
+        state = json.loads((STATE / "applied.json").read_text())
+    except (OSError, ValueError):
+        state = {
+            "notes": ["the settings agent did not run or failed; see journalctl -u genpack-agent"]
+        }
+    notes = list(state.get("notes", []))
+    values = state.get("values", {})
+    # At once (a Pi with no cable and no Wi-Fi needs this file most), then once settled.
+    deadline = time.monotonic() + settle_seconds
+    settled = network_settled(values)
+    if not settled:
+        write_status(state, info, [*notes, "network still starting: written again once settled"])
+    while not settled and time.monotonic() < deadline:
+        time.sleep(1)
+        settled = network_settled(values)
+    if not settled:
+        notes.append(f"network not settled after {settle_seconds:g} s")
+    write_status(state, info, notes)
+    print(f"genpack-agent: wrote {STATUS_PATH} (network {'settled' if settled else 'not settled'})")
     return 0
 
 
@@ -341,10 +565,12 @@ def main(argv: list[str]) -> int:
             return command_apply()
         if command == "status":
             return command_status()
+        if command == "wifi":
+            return command_wifi()
     except Exception:
         traceback.print_exc()
         return 1
-    print(f"usage: {argv[0]} apply|status", file=sys.stderr)
+    print(f"usage: {argv[0]} apply|wifi|status", file=sys.stderr)
     return 2
 
 

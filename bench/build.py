@@ -27,8 +27,8 @@ from image_builder import BuildSpec, EngineOptions, NullReporter, build  # noqa:
 from image_builder.boot import scheme_for  # noqa: E402
 from image_builder.options import DEFAULT_CACHE_DIR  # noqa: E402
 from image_builder.rootfs import (  # noqa: E402
-    ENGINE_PACKAGES,
     cache_link_in_hook,
+    engine_packages,
     fetch_hook,
     sources_lines,
 )
@@ -57,7 +57,9 @@ def hand_build(spec: BuildSpec, workdir: Path) -> tuple[float, Path]:
     (kernel and initramfs included, same compressor), GRUB + FAT + GPT assembly."""
     root, out = workdir / "root", workdir / "out"
     out.mkdir(parents=True)
-    packages = sorted({*ENGINE_PACKAGES, *spec.all_packages(), *scheme_for(spec).packages(spec)})
+    packages = sorted(
+        {*engine_packages(spec), *spec.all_packages(), *scheme_for(spec).packages(spec)}
+    )
     platform, efi_name = GRUB[spec.arch]
     modules = Path("/usr/lib/grub") / platform
     fetched = workdir / "fetched"

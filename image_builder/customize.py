@@ -31,6 +31,16 @@ ENGINE_SERVICES = (
     "genpack-status.service",
     "genpack-ssh-keygen.service",
 )
+# The engine's own units (appliance/units/): installed in every image, enabled as the spec needs.
+DEVICE_UNITS = (
+    "genpack-agent.service",
+    "genpack-status.service",
+    "genpack-ssh-keygen.service",
+    "genpack-wifi.service",
+)
+# Debian's wpa_supplicant.service is its D-Bus service (for NetworkManager); the agent runs the
+# client itself (genpack-wifi.service), and images have no D-Bus daemon.
+DEBIAN_WIFI_UNIT = "wpa_supplicant.service"
 UNIT_DIRS = ("etc/systemd/system", "usr/lib/systemd/system", "lib/systemd/system")
 # Keeps maintainer scripts of packages purged or installed by setup commands from starting
 # daemons inside the build host's chroot.
@@ -96,7 +106,7 @@ def install_device_files(spec: BuildSpec, root: Path, build_id: str) -> None:
     install_device_package(root, "system_ini")
     info = json.dumps(image_info(spec, build_id), indent=1, sort_keys=True).encode()
     install_host_file(root, "/usr/lib/genpack/image.json", info)
-    for unit in ("genpack-agent.service", "genpack-status.service", "genpack-ssh-keygen.service"):
+    for unit in DEVICE_UNITS:
         install_host_file(root, f"/usr/lib/systemd/system/{unit}", device_file(f"units/{unit}"))
     install_host_file(
         root, "/etc/initramfs-tools/scripts/genpack", device_file("initramfs/boot-script"), 0o755
@@ -254,8 +264,15 @@ def enable_services(spec: BuildSpec, chroot: Chroot) -> None:
             f"service(s) not found in the image: {', '.join(missing)} "
             "(no installed package provides that systemd unit; check the name and the packages)",
         )
-    units = [*ENGINE_SERVICES, *services]
+    wifi = ("genpack-wifi.service",) if "wifi" in spec.capabilities else ()
+    units = [*ENGINE_SERVICES, *wifi, *services]
     chroot.run("systemctl", "enable", *units, step="services")
+    if (
+        wifi
+        and DEBIAN_WIFI_UNIT not in spec.services
+        and unit_exists(chroot.root, DEBIAN_WIFI_UNIT)
+    ):
+        chroot.run("systemctl", "disable", DEBIAN_WIFI_UNIT, step="services")
 
 
 def drop_usrmerge(chroot: Chroot) -> None:

@@ -37,6 +37,16 @@ ENGINE_PACKAGES = (
     # usrmerge, which drags in perl (~45 MB) for a conversion the tree does not need.
     "usr-is-merged",
 )
+# The Wi-Fi client the agent drives from system.ini, and the regulatory database the kernel
+# reads for wifi_country; only profiles with the "wifi" capability carry them.
+WIFI_PACKAGES = ("wpasupplicant", "wireless-regdb")
+
+
+def engine_packages(spec: BuildSpec) -> tuple[str, ...]:
+    """What the engine installs for this spec, beside the profile's and the blueprint's."""
+    wifi = WIFI_PACKAGES if "wifi" in spec.capabilities else ()
+    return (*ENGINE_PACKAGES, *wifi)
+
 
 # Files nobody reads on an appliance. Copyright files stay (licence obligations, a few 100 KB).
 DPKG_EXCLUDES = (
@@ -142,7 +152,7 @@ def build_rootfs(
 ) -> None:
     """boot_packages: what the boot scheme installs; fetch: what it only downloads, into
     fetch_dir (GRUB's modules for a foreign architecture)."""
-    packages = sorted({*ENGINE_PACKAGES, *spec.all_packages(), *boot_packages})
+    packages = sorted({*engine_packages(spec), *spec.all_packages(), *boot_packages})
     argv: list[str] = [
         "unshare", "--mount", "--propagation", "private", "--",
         "mmdebstrap",

@@ -20,6 +20,7 @@ _STATUS_SECTIONS = {
     "unknown": "settings this image does not know (check the spelling)",
     "problems": "lines of system.ini that could not be read",
     "notes": "other messages from the device",
+    "interfaces": "each network interface: link, Wi-Fi network joined, address, or why not",
     "addresses": "network addresses the device has",
 }
 
@@ -64,6 +65,7 @@ def status_report(
     build: str,
     time: datetime | str | None = None,
     addresses: Mapping[str, Sequence[str]] | None = None,
+    interfaces: Mapping[str, str] | None = None,
     notes: Sequence[str] = (),
 ) -> str:
     """Format the status file (CRLF line ends) a device writes next to system.ini.
@@ -71,6 +73,7 @@ def status_report(
     ``result`` is what :func:`validate_system_ini` returned on the device; ``image`` the
     appliance name (``/.genpack/artifact``, maybe with the profile); ``build`` the build id;
     ``time`` defaults to now (UTC); ``addresses`` maps interface -> addresses it got;
+    ``interfaces`` maps interface -> one line about it ("Wi-Fi, joined ...", "wired, no link");
     ``notes`` are extra messages (e.g. "factory reset done"). Secret values are masked.
     Read it back with :func:`parse_status_report`. Write it as ``utf-8-sig``.
     """
@@ -92,6 +95,7 @@ def status_report(
     pairs = {
         "applied": applied,
         "rejected": result.rejected,
+        "interfaces": dict(interfaces or {}),
         "addresses": {name: ", ".join(addrs) for name, addrs in (addresses or {}).items()},
     }
     items = {"unknown": result.unknown, "problems": result.problems, "notes": list(notes)}
@@ -106,7 +110,8 @@ def status_report(
 
 def parse_status_report(text: str | bytes) -> dict[str, object]:
     """Read a status file back: header fields (``image``, ``build``, ``time``, ``network``,
-    ``summary``) as strings; ``applied`` and ``rejected`` as ``{key: text}``; ``addresses``
+    ``summary``) as strings; ``applied``, ``rejected`` and ``interfaces`` as
+    ``{key: text}``; ``addresses``
     as ``{interface: [address, ...]}``; ``unknown``, ``problems`` and ``notes`` as lists.
     Never raises; a damaged file gives whatever could be read.
     """
@@ -114,6 +119,7 @@ def parse_status_report(text: str | bytes) -> dict[str, object]:
     report: dict[str, object] = {
         "applied": {},
         "rejected": {},
+        "interfaces": {},
         "addresses": {},
         "unknown": [],
         "problems": [],

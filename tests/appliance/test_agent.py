@@ -16,6 +16,8 @@ def device(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setattr(agent, "STATE", tmp_path / "run/genpack")
     monkeypatch.setattr(agent, "NETWORK_DIR", tmp_path / "run/systemd/network")
     monkeypatch.setattr(agent, "ENV_DIR", tmp_path / "run/genpack/env")
+    monkeypatch.setattr(agent, "WPA_CONF", tmp_path / "run/genpack/wpa_supplicant.conf")
+    monkeypatch.setattr(agent, "WIFI_STATE", tmp_path / "run/genpack/wifi.json")
     (tmp_path / "boot").mkdir()
     (tmp_path / "run/genpack").mkdir(parents=True)
     return tmp_path
@@ -62,35 +64,181 @@ def test_app_sections_become_environment_files(device: Path) -> None:
     assert 'FULLSCREEN="yes"' in env
 
 
-def fake_sys_net(root: Path, devices: dict[str, bool]) -> Path:
-    """/sys/class/net with `lo` and the given interfaces (True: backed by hardware)."""
+def fake_sys_net(root: Path, devices: dict[str, str]) -> Path:
+    """/sys/class/net with `lo` and the given interfaces: "wired" (with link), "unplugged",
+    "wifi" or "virtual" (no hardware behind it)."""
     net = root / "sys/class/net"
     (net / "lo").mkdir(parents=True)
-    for name, hardware in devices.items():
+    for name, kind in devices.items():
         (net / name).mkdir()
-        if hardware:
-            (net / name / "device").mkdir()
+        if kind == "virtual":
+            continue
+        (net / name / "device").mkdir()
+        (net / name / "type").write_text("1\n")
+        (net / name / "carrier").write_text("0\n" if kind == "unplugged" else "1\n")
+        if kind == "wifi":
+            (net / name / "phy80211").mkdir()
     return net
 
 
-@pytest.mark.parametrize(
-    ("devices", "note"),
-    [
-        ({}, "no network interface found"),
-        ({"docker0": False}, "no network interface found"),
-        ({"eth0": True}, "no network address after 2 s"),
-    ],
-)
-def test_status_is_written_without_waiting_when_there_is_no_network_interface(
-    device: Path, monkeypatch: pytest.MonkeyPatch, devices: dict[str, bool], note: str
-) -> None:
-    monkeypatch.setattr(agent, "SYS_NET", fake_sys_net(device, devices))
+@pytest.fixture
+def status_device(device: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setattr(agent, "STATUS_PATH", device / "boot/system-status.txt")
     monkeypatch.setattr(agent, "IMAGE_JSON", device / "image.json")
-    monkeypatch.setattr(agent, "current_addresses", lambda: {})
     monkeypatch.setattr(agent.os, "sync", lambda: None)
+    return device
+
+
+@pytest.mark.parametrize(
+    ("devices", "note", "waits"),
+    [
+        ({}, "no network interface found", False),
+        ({"docker0": "virtual"}, "no network interface found", False),
+        ({"eth0": "unplugged"}, "eth0 = wired, no link (no cable?)", False),
+        ({"eth0": "wired"}, "network not settled after 2 s", True),
+    ],
+)
+def test_status_waits_only_for_interfaces_that_can_still_get_an_address(
+    status_device: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    devices: dict[str, str],
+    note: str,
+    waits: bool,
+) -> None:
+    monkeypatch.setattr(agent, "SYS_NET", fake_sys_net(status_device, devices))
+    monkeypatch.setattr(agent, "current_addresses", lambda: {})
     started = agent.time.monotonic()
-    assert agent.command_status(wait_seconds=2) == 0
+    assert agent.command_status(settle_seconds=2) == 0
     waited = agent.time.monotonic() - started
-    assert (waited >= 2) == bool(devices.get("eth0"))
-    assert note in (device / "boot/system-status.txt").read_text(encoding="utf-8-sig")
+    assert (waited >= 2) == waits
+    assert note in (status_device / "boot/system-status.txt").read_text(encoding="utf-8-sig")
+
+
+def test_status_is_written_at_once_and_again_when_the_address_arrives(
+    status_device: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(agent, "SYS_NET", fake_sys_net(status_device, {"eth0": "wired"}))
+    calls: list[int] = []
+    written: list[str] = []
+    real_replace = agent.os.replace
+
+    def addresses() -> dict[str, list[str]]:
+        calls.append(1)
+        return {"eth0": ["10.0.2.15/24"]} if len(calls) > 3 else {}
+
+    def replace(src: Path, dst: Path) -> None:
+        written.append(Path(src).read_bytes().decode("utf-8-sig"))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(agent, "current_addresses", addresses)
+    monkeypatch.setattr(agent.os, "replace", replace)
+    assert agent.command_status(settle_seconds=30) == 0
+    assert len(written) == 2
+    assert "network still starting" in written[0]
+    assert "eth0 = wired, link up, no address yet" in written[0]
+    assert "eth0 = wired, link up, 10.0.2.15/24" in written[1]
+    assert "still starting" not in written[1] and "not settled" not in written[1]
+
+
+SSID = 'Caf\u00e9 "net"'
+WIFI_VALUES = {"wifi_ssid": SSID, "wifi_key": "secret password"}
+
+
+@pytest.mark.parametrize(
+    ("wifi", "line", "settled"),
+    [
+        ({"state": "joined"}, f'Wi-Fi, joined "{SSID}", 192.168.77.20/24', True),
+        ({"state": "failed", "reason": "bad key"}, f'Wi-Fi, not joined "{SSID}": bad key', True),
+        ({"state": "trying", "reason": "joining"}, "Wi-Fi, joining", False),
+        (None, "Wi-Fi, joining", False),
+    ],
+)  # fmt: skip
+def test_wifi_interface_reports_the_join_and_waits_while_it_is_going_on(
+    status_device: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    wifi: dict | None,
+    line: str,
+    settled: bool,
+) -> None:
+    monkeypatch.setattr(
+        agent, "SYS_NET", fake_sys_net(status_device, {"eth0": "wired", "wlan0": "wifi"})
+    )
+    if wifi is not None:
+        agent.record_wifi(interface="wlan0", **wifi)
+    addresses = {"eth0": ["10.0.2.15/24"], "wlan0": ["192.168.77.20/24"]}
+    report, is_settled = agent.interface_report(WIFI_VALUES, addresses)
+    assert report["wlan0"].startswith(line)
+    assert report["eth0"] == "wired, link up, 10.0.2.15/24"
+    assert is_settled is settled
+
+
+def test_wifi_hardware_is_reported_as_unused_without_a_network_name(
+    status_device: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(agent, "SYS_NET", fake_sys_net(status_device, {"wlan0": "wifi"}))
+    report, settled = agent.interface_report({}, {})
+    assert report == {"wlan0": "Wi-Fi, not used (no wifi_ssid in system.ini)"}
+    assert settled
+
+
+def test_wifi_without_hardware_is_reported_once_the_client_gave_up(
+    status_device: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(agent, "SYS_NET", fake_sys_net(status_device, {"eth0": "wired"}))
+    monkeypatch.setattr(agent, "settle_udev", lambda: None)
+    agent.write(agent.STATE / "applied.json", '{"values": {"wifi_ssid": "x"}}')
+    monkeypatch.setattr(agent, "INTERFACE_WAIT_SECONDS", 0)
+    assert agent.command_wifi() == 0
+    report, settled = agent.interface_report({"wifi_ssid": "x"}, {"eth0": ["10.0.2.15/24"]})
+    assert report["wifi"].startswith("not joined: no Wi-Fi hardware")
+    assert settled
+
+
+def test_wifi_network_gets_dhcp_beside_ethernet_which_keeps_the_default_route(
+    device: Path,
+) -> None:
+    agent.apply_network(WIFI_VALUES)
+    wired = (device / "run/systemd/network/20-genpack-dhcp.network").read_text()
+    wifi = (device / "run/systemd/network/30-genpack-wifi.network").read_text()
+    assert "Name=en* eth*" in wired and "DHCP=yes" in wired
+    assert "Type=wlan" in wifi and "DHCP=yes" in wifi
+    metric = re.compile(r"RouteMetric=(\d+)")
+    assert int(metric.search(wired).group(1)) < int(metric.search(wifi).group(1))
+
+
+def test_without_wifi_settings_no_wifi_interface_is_configured(device: Path) -> None:
+    agent.apply_network({})
+    assert agent.apply_wifi({}) == []
+    assert not (device / "run/systemd/network/30-genpack-wifi.network").exists()
+    assert not (device / "run/genpack/wpa_supplicant.conf").exists()
+
+
+def test_static_address_on_wifi_keeps_its_gateway_behind_ethernet(device: Path) -> None:
+    agent.apply_network(
+        {**WIFI_VALUES, "wifi_interface": "wlan1", "interface": "wlan1",
+         "ip_address": "192.168.77.9/24", "ip_gateway": "192.168.77.1"}
+    )  # fmt: skip
+    static = (device / "run/systemd/network/10-genpack-static.network").read_text()
+    assert "Name=wlan1" in static and "Gateway=192.168.77.1" in static and "Metric=600" in static
+    assert "Name=wlan1" in (device / "run/systemd/network/30-genpack-wifi.network").read_text()
+
+
+def test_wifi_only_device_puts_the_static_address_on_its_wifi(
+    device: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(agent, "SYS_NET", fake_sys_net(device, {"wlan0": "wifi"}))
+    monkeypatch.setattr(agent, "settle_udev", lambda: None)
+    agent.apply_network({**WIFI_VALUES, "ip_address": "192.168.77.9/24"})
+    static = (device / "run/systemd/network/10-genpack-static.network").read_text()
+    assert "Name=wl*" in static
+
+
+def test_wifi_configuration_is_root_only_and_names_the_regulatory_domain(device: Path) -> None:
+    notes = agent.apply_wifi({**WIFI_VALUES, "wifi_country": "JP"})
+    conf = device / "run/genpack/wpa_supplicant.conf"
+    assert conf.stat().st_mode & 0o777 == 0o600
+    assert "country=JP" in conf.read_text()
+    assert "secret password" not in conf.read_text()
+    assert notes == ["Wi-Fi regulatory domain: JP"]
+    (notes,) = agent.apply_wifi(WIFI_VALUES)
+    assert "regulatory domain not set" in notes and "world domain" in notes
