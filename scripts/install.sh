@@ -36,6 +36,9 @@ fi
 if [ "$mode" = "test" ]; then
     # Browser tests drive Debian's Chromium through Playwright (no browser download here).
     apt_install chromium chromium-driver fonts-dejavu-core
+    # The Wi-Fi configuration tests read what the agent writes back with the real client's
+    # own parser (wpa_supplicant -dd) and compare keys with wpa_passphrase.
+    apt_install wpasupplicant
 fi
 
 python=$(scripts/python.sh)
