@@ -3,6 +3,7 @@ the way the web does it (blueprints.buildspec.buildspec_for), for the per-board 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from image_builder import BuildSpec
 DATA = Path(__file__).parent / "data"
 PC, KVM, ARM64, RPI = "pc-x86_64", "kvm-x86_64", "arm64-uefi", "rpi-arm64"
 BOARDS = (PC, KVM, ARM64, RPI)
+TEST_AP_PACKAGES = ("hostapd", "dnsmasq-base", "iw")
 BLUEPRINT_KEYS = ("name", "version", "description", "packages", "services", "users")
 
 
@@ -34,4 +36,24 @@ def seeded_profile(slug: str) -> HardwareProfile:
 
 
 def board_spec(slug: str) -> BuildSpec:
-    return buildspec_for(minimal_blueprint(), seeded_profile(slug))
+    spec = buildspec_for(minimal_blueprint(), seeded_profile(slug))
+    return with_test_access_point(spec) if slug == PC else spec
+
+
+def with_test_access_point(spec: BuildSpec) -> BuildSpec:
+    """The PC image also carries a dormant test access point (data/wifi_ap/): hostapd and a
+    DHCP server on a simulated radio, started only when a test puts its hostapd.conf on the
+    boot partition. One image serves the PC's boot tests and its Wi-Fi join tests."""
+    ap = DATA / "wifi_ap"
+    files = (
+        {"path": "/usr/local/sbin/test-ap", "mode": "0755",
+         "content": (ap / "test-ap").read_text()},
+        {"path": "/etc/systemd/system/test-ap.service",
+         "content": (ap / "test-ap.service").read_text()},
+    )  # fmt: skip
+    return dataclasses.replace(
+        spec,
+        packages=(*spec.packages, *TEST_AP_PACKAGES),
+        services=(*spec.services, "test-ap.service"),
+        files=(*spec.files, *files),
+    ).normalise()
