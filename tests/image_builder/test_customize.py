@@ -9,6 +9,7 @@ from pathlib import Path
 
 from image_builder import BuildSpec
 from image_builder.customize import install_device_files, product_units
+from image_builder.rootfs import ENGINE_PACKAGES, engine_packages
 from image_builder.spec import protected_file_problem
 
 from .conftest import minimal_spec_data
@@ -60,3 +61,12 @@ def test_the_installed_agent_imports_the_installed_system_ini_package(tmp_path: 
     )
     assert run.returncode == 2, run.stderr
     assert "usage:" in run.stderr
+
+
+def test_only_wifi_profiles_get_the_wifi_client_and_regulatory_database() -> None:
+    data = minimal_spec_data()
+    with_wifi = BuildSpec.from_dict(data).normalise()
+    without = BuildSpec.from_dict({**data, "capabilities": ["ethernet", "serial"]}).normalise()
+    assert {"wpasupplicant", "wireless-regdb"} <= set(engine_packages(with_wifi))
+    assert not {"wpasupplicant", "wireless-regdb"} & set(engine_packages(without))
+    assert set(ENGINE_PACKAGES) <= set(engine_packages(without))
