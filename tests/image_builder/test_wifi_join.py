@@ -29,7 +29,7 @@ AP_SUBNET = "192.168.77."
 WIFI = frozenset({"ethernet", "wifi"})
 
 
-def hostapd_conf(passphrase: str) -> bytes:
+def hostapd_conf(passphrase: str, ssid: str = AP_SSID) -> bytes:
     """The access point derives its key from the passphrase itself: an independent check of
     the key the appliance's configuration carries."""
     lines = [
@@ -37,7 +37,7 @@ def hostapd_conf(passphrase: str) -> bytes:
         "driver=nl80211",
         "hw_mode=g",
         "channel=6",
-        f"ssid2={AP_SSID.encode().hex()}",
+        f"ssid2={ssid.encode().hex()}",
         "utf8_ssid=1",
         "wpa=2",
         "wpa_key_mgmt=WPA-PSK",
@@ -119,6 +119,22 @@ def test_wrong_wifi_key_is_named_in_the_status_file_and_ethernet_keeps_working(
     assert line.startswith(f'Wi-Fi, not joined "{AP_SSID}": wrong key'), line
     assert "10.0.2.15/24" in wired_line(status)
     assert any("regulatory domain not set" in note for note in status["notes"])
+
+
+def test_a_network_out_of_range_is_named_as_not_found(
+    disk_copy: Path, tmp_path: Path, minimal_build: BuildResult
+) -> None:
+    write_boot_file(disk_copy, "test-ap.conf", hostapd_conf(AP_KEY, ssid="somebody else"))
+    write_system_ini(disk_copy, technician_system_ini(AP_KEY, wifi_hidden="yes"))
+    vm = boot_and_login(disk_copy, tmp_path / "console.log")
+    try:
+        vm.poweroff()
+    finally:
+        vm.close()
+    status = read_status(disk_copy)
+    assert status is not None
+    line = status["interfaces"]["wlan0"]
+    assert line.startswith(f'Wi-Fi, not joined "{AP_SSID}": network not found'), line
 
 
 WIFI_CLIENT = {"wpasupplicant", "wireless-regdb"}
