@@ -156,7 +156,7 @@ class PackagesSection(Section):
             "profile_packages": [
                 (
                     profile,
-                    [profile.kernel_package, *profile.firmware_packages, *profile.extra_packages],
+                    [profile.kernel_package, *profile.board_firmware, *profile.extra_packages],
                 )
                 for profile in targets
             ],

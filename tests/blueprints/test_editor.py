@@ -316,3 +316,15 @@ def test_advanced_section_needs_its_permission(product_manager, admin_client_rol
     assert allowed.status_code == 200
     assert _latest(kiosk)["setup_commands"] == ["echo hello > /etc/motd"]
     assert _latest(kiosk)["compression"] == "gzip"
+
+
+def test_each_boards_packages_list_the_radios_firmware_only_with_wifi(
+    product_manager, kiosk
+) -> None:
+    html = product_manager.get("/blueprints/kiosk/edit/").content.decode()
+    assert html.count('aria-label="Leave out firmware-atheros"') == 1  # the PC, not the VM
+    section_post(product_manager, kiosk, "packages", {"exclude": "firmware-atheros"})
+    assert _latest(kiosk)["packages"] == ["-firmware-atheros"]
+    section_post(product_manager, kiosk, "targets", {"targets": ["kvm-x86_64"]})
+    html = product_manager.get("/blueprints/kiosk/edit/").content.decode()
+    assert "firmware-iwlwifi" not in html and "firmware-realtek" not in html
