@@ -98,7 +98,8 @@ def buildspec_for(
         suite=profile.suite,
         components=tuple(profile.components),
         kernel_package=profile.kernel_package,
-        firmware_packages=tuple(p for p in profile.firmware_packages if p not in removed),
+        # The radio's firmware only on a board with Wi-Fi (HardwareProfile.board_firmware).
+        firmware_packages=tuple(p for p in profile.board_firmware if p not in removed),
         extra_packages=tuple(p for p in profile.extra_packages if p not in removed),
         kernel_args=profile.kernel_args,
         serial_console=profile.serial_console,

@@ -156,7 +156,7 @@ class PackagesSection(Section):
             "profile_packages": [
                 (
                     profile,
-                    [profile.kernel_package, *profile.firmware_packages, *profile.extra_packages],
+                    [profile.kernel_package, *profile.board_firmware, *profile.extra_packages],
                 )
                 for profile in targets
             ],
@@ -339,15 +339,26 @@ class SystemIniSection(Section):
 
     def context(self, data: Data, targets: Targets, bound: Bound | None = None) -> Data:
         has_wifi = any(profile.has_wifi for profile in targets)
-        initial = SystemIniForm.initial_from(data.get("system_ini") or {})
-        form = _form(SystemIniForm, bound, initial=initial, has_wifi=has_wifi)
+        saved = data.get("system_ini") or {}
+        initial = SystemIniForm.initial_from(saved)
+        form = _form(
+            SystemIniForm,
+            bound,
+            initial=initial,
+            has_wifi=has_wifi,
+            saved_wifi_key=saved.get("wifi_key", ""),
+        )
         return {"form": form, "has_wifi": has_wifi, "preview_targets": targets}
 
     def apply(self, post: QueryDict, files: MultiValueDict, data: Data, targets: Targets) -> Change:
         has_wifi = any(profile.has_wifi for profile in targets)
-        form = SystemIniForm(post, has_wifi=has_wifi)
-        values = form.system_ini_values(_valid(form), keep_wifi_key=(data.get("system_ini") or {}))
-        return Change({"system_ini": values}, "Changed default system.ini")
+        saved = data.get("system_ini") or {}
+        form = SystemIniForm(post, has_wifi=has_wifi, saved_wifi_key=saved.get("wifi_key", ""))
+        values = form.system_ini_values(_valid(form))
+        message = "Changed default system.ini"
+        if removed := form.saved_wifi_key_removed():
+            message = f"{message}. {removed}"
+        return Change({"system_ini": values}, message)
 
 
 class AdvancedSection(Section):

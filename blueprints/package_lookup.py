@@ -81,7 +81,7 @@ def package_summary(*, packages: list[str], targets: list[HardwareProfile]) -> d
     )
     size = None
     if loaded:
-        names = [*packages, first.kernel_package, *first.firmware_packages, *first.extra_packages]
+        names = [*packages, first.kernel_package, *first.board_firmware, *first.extra_packages]
         estimate = packages_size(
             names=names, suite=first.suite, arches=[first.arch], components=first.components
         ).get(first.arch)

@@ -11,7 +11,7 @@ from typing import Any
 
 from django import forms
 
-from appliance.system_ini import single_line_problem, validate_values
+from appliance.system_ini import KNOWN_KEYS, WIFI_KEYS, single_line_problem, validate_values
 
 COMMON_LOCALES = [
     "en_US.UTF-8",
@@ -85,21 +85,52 @@ class SystemIniForm(forms.Form):
         help_text="Separated by spaces, e.g. 192.168.1.1 1.1.1.1.",
     )
     interface = OneLineField(
-        required=False, help_text="Wired interface for the fixed address; empty = first."
+        required=False,
+        help_text="Interface for the fixed address, e.g. eth0; empty = the first wired one.",
     )
-    wifi_ssid = OneLineField(required=False, label="Wi-Fi network name")
+    wifi_ssid = OneLineField(
+        required=False,
+        label="Wi-Fi network name",
+        help_text=(
+            "The network the device joins; Ethernet keeps working beside it. Leave empty for "
+            "no Wi-Fi."
+        ),
+    )
     wifi_key = OneLineField(
         required=False,
         label="Wi-Fi password",
         strip=False,
         widget=forms.PasswordInput(render_value=False),
-        help_text="Leave empty to keep the saved password.",
+        help_text="8 to 63 characters, or 64 hex digits. Leave empty for an open network.",
+    )
+    wifi_key_forget = forms.BooleanField(
+        required=False,
+        label="Remove the saved Wi-Fi password",
+        help_text="For an open network, or to type the password again later.",
+    )
+    wifi_wpa3 = forms.BooleanField(
+        required=False,
+        label="WPA3",
+        help_text="The network uses WPA3 (SAE) instead of WPA2. It needs the password.",
+    )
+    wifi_hidden = forms.BooleanField(
+        required=False,
+        label="Hidden network",
+        help_text="The network does not announce its name.",
     )
     wifi_country = OneLineField(
         required=False,
         max_length=2,
         label="Wi-Fi country",
-        help_text="Two letters, e.g. US, DE, JP.",
+        help_text=(
+            "Two letters, e.g. US, DE, JP: the channels and power allowed there. Empty = only "
+            "the channels allowed everywhere."
+        ),
+    )
+    wifi_interface = OneLineField(
+        required=False,
+        label="Wi-Fi interface",
+        help_text="e.g. wlan0; empty = the first Wi-Fi interface.",
     )
     timezone = forms.ChoiceField(required=False, choices=timezone_choices)
     locale = OneLineField(
@@ -123,17 +154,43 @@ class SystemIniForm(forms.Form):
 
     LIST_KEYS = ("dns", "ntp", "ssh_pubkey")
     NETWORK_FIELDS = ("ip_address", "ip_gateway", "dns", "interface")
+    WIFI_FIELDS = (*WIFI_KEYS, "wifi_key_forget")
+    WIFI_BOXES = ("wifi_wpa3", "wifi_hidden", "wifi_key_forget")
+    BOXES = ("autologin", "debug", "wifi_wpa3", "wifi_hidden")  # system.ini's yes/no keys
 
-    def __init__(self, *args: Any, has_wifi: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, has_wifi: bool = False, saved_wifi_key: object = "", **kwargs: Any
+    ) -> None:
+        """`saved_wifi_key`: the password saved so far. It is never put back into the page;
+        an empty password field keeps it, unless the network name is cleared too."""
         super().__init__(*args, **kwargs)
         self.has_wifi = has_wifi
+        self.saved_wifi_key = saved_wifi_key if has_wifi and isinstance(saved_wifi_key, str) else ""
         if not has_wifi:
-            for name in ("wifi_ssid", "wifi_key", "wifi_country"):
+            for name in self.WIFI_FIELDS:
                 del self.fields[name]
+            return
+        self.fields[
+            "interface"
+        ].help_text += " Give the Wi-Fi interface (e.g. wlan0) to put the fixed address on Wi-Fi."
+        if self.saved_wifi_key:
+            self.fields["wifi_ssid"].help_text += " That also removes the saved password."
+            self.fields["wifi_key"].help_text = (
+                "A password is saved: leave this empty to keep it, or type a new one "
+                "(8 to 63 characters, or 64 hex digits)."
+            )
+        else:
+            del self.fields["wifi_key_forget"]  # nothing saved to remove
 
     @classmethod
     def initial_from(cls, values: dict[str, Any]) -> dict[str, Any]:
         initial = {k: v for k, v in values.items() if k != "wifi_key"}
+        # A blueprint may spell a yes/no as text ("no"), which a checkbox would show ticked:
+        # the boxes show what the device makes of it.
+        typed = validate_values(values, capabilities=frozenset({"ethernet", "wifi"})).values
+        for key in cls.BOXES:
+            if key in initial:
+                initial[key] = typed.get(key) is True
         for key in cls.LIST_KEYS:
             if isinstance(initial.get(key), list):
                 initial[key] = ("\n" if key == "ssh_pubkey" else " ").join(initial[key])
@@ -144,23 +201,28 @@ class SystemIniForm(forms.Form):
         cleaned = super().clean()
         if cleaned.get("network") == "static" and not cleaned.get("ip_address"):
             self.add_error("ip_address", "A fixed address is needed, e.g. 192.168.1.20/24.")
+        # The values as they would be saved, the kept password included: the device's rules
+        # are about all of them together (WPA3 needs a password; nothing without a network).
         values = self.system_ini_values(cleaned)
         capabilities = frozenset({"ethernet", "wifi"} if self.has_wifi else {"ethernet"})
         result = validate_values(values, capabilities=capabilities)
+        no_network = "wifi_ssid" not in values and "wifi_ssid" not in self.errors
         for key, reason in result.rejected.items():
-            if key in self.fields and key not in self.errors and "ignored because" not in reason:
+            if key not in self.fields or key in self.errors:
+                continue
+            if no_network and key in WIFI_KEYS:
+                self.add_error(key, _needs_network(key))
+            elif not reason.startswith("ignored because"):  # the cause has its own error
                 self.add_error(key, reason)
         return cleaned
 
-    def system_ini_values(
-        self, cleaned: dict[str, Any], keep_wifi_key: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
+    def system_ini_values(self, cleaned: dict[str, Any]) -> dict[str, Any]:
         """The blueprint's `system_ini` object: only keys with a value."""
         values: dict[str, Any] = {}
         static = cleaned.get("network") == "static"
         for name in self.fields:
             value = cleaned.get(name)
-            if name == "network" or (name in self.NETWORK_FIELDS and not static):
+            if name not in KNOWN_KEYS or (name in self.NETWORK_FIELDS and not static):
                 continue
             if name in self.LIST_KEYS and isinstance(value, str):
                 # Split only where a person separates items (lines; spaces and commas): any
@@ -168,7 +230,28 @@ class SystemIniForm(forms.Form):
                 value = lines_split(value) if name == "ssh_pubkey" else _servers(value)
             if value not in ("", None, False, []):
                 values[name] = value
-        saved_key = (keep_wifi_key or {}).get("wifi_key")
-        if "wifi_key" in self.fields and not values.get("wifi_key") and saved_key:
-            values["wifi_key"] = saved_key  # an empty password field keeps the saved one
+        if not values.get("wifi_key") and self._keeps_saved_wifi_key(cleaned):
+            values["wifi_key"] = self.saved_wifi_key  # an empty password field keeps it
         return values
+
+    def _keeps_saved_wifi_key(self, cleaned: dict[str, Any]) -> bool:
+        return bool(
+            self.saved_wifi_key and cleaned.get("wifi_ssid") and not cleaned.get("wifi_key_forget")
+        )
+
+    def saved_wifi_key_removed(self) -> str:
+        """On a valid form: a sentence saying the saved Wi-Fi password goes, or ""."""
+        cleaned = self.cleaned_data
+        if not self.saved_wifi_key or cleaned.get("wifi_key"):
+            return ""
+        if not cleaned.get("wifi_ssid"):
+            return "The saved Wi-Fi password was removed with the network name."
+        if cleaned.get("wifi_key_forget"):
+            return "The saved Wi-Fi password was removed."
+        return ""
+
+
+def _needs_network(key: str) -> str:
+    """What a Wi-Fi setting without a network name (wifi_ssid) asks the person to do."""
+    undo = "untick this" if key in SystemIniForm.WIFI_BOXES else "clear this"
+    return f"Only used with a Wi-Fi network name: type the name above, or {undo}."

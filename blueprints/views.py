@@ -255,11 +255,14 @@ def system_ini_preview(request: HttpRequest, name: str) -> HttpResponse:
     targets = list(revision.targets.all())
     profile = next((p for p in targets if p.slug == request.POST.get("preview_profile")), None)
     profile = profile or (targets[0] if targets else None)
-    form = SystemIniForm(request.POST, has_wifi=any(p.has_wifi for p in targets))
+    form = SystemIniForm(
+        request.POST,
+        has_wifi=any(p.has_wifi for p in targets),
+        saved_wifi_key=(revision.data.get("system_ini") or {}).get("wifi_key", ""),
+    )
     form.is_valid()
     values = form.system_ini_values(
-        {k: v for k, v in form.cleaned_data.items() if k not in form.errors},
-        keep_wifi_key=revision.data.get("system_ini") or {},
+        {k: v for k, v in form.cleaned_data.items() if k not in form.errors}
     )
     text = system_ini_text({**revision.data, "system_ini": values}, profile)
     return render(

@@ -205,11 +205,9 @@ def build_personalise(request: HttpRequest, build_id: int) -> HttpResponseBase:
     artifact = get_object_or_404(build.artifact_source.artifacts, kind=Artifact.Kind.DISK_RAW)
     has_wifi = build.profile.has_wifi
     defaults = build.revision.data.get("system_ini") or {}
-    form = DeviceSystemIniForm(
-        request.POST or None, has_wifi=has_wifi, initial=DeviceSystemIniForm.initial_from(defaults)
-    )
+    form = DeviceSystemIniForm(request.POST or None, has_wifi=has_wifi, defaults=defaults)
     if request.method == "POST" and form.is_valid():
-        values = form.device_values(form.cleaned_data, defaults)
+        values = form.device_values(form.cleaned_data)
         try:
             copy = artifact_personalised(
                 artifact=artifact, system_ini=device_system_ini(build, values)

@@ -20,6 +20,14 @@ class WordListField(forms.CharField):
 class HardwareProfileForm(forms.ModelForm):
     components = WordListField(help_text="Debian components, e.g. main non-free-firmware.")
     firmware_packages = WordListField(required=False, help_text="Firmware packages.")
+    wifi_packages = WordListField(
+        required=False,
+        label="Wi-Fi firmware packages",
+        help_text=(
+            "The radio's firmware, installed only when the profile has the “Wi-Fi” "
+            "capability. The Wi-Fi client itself is always added with it."
+        ),
+    )
     extra_packages = WordListField(
         required=False, help_text="Packages every image for this board needs."
     )
@@ -45,6 +53,7 @@ class HardwareProfileForm(forms.ModelForm):
             "components",
             "kernel_package",
             "firmware_packages",
+            "wifi_packages",
             "extra_packages",
             "kernel_args",
             "serial_console",

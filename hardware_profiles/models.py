@@ -45,6 +45,13 @@ class HardwareProfile(models.Model):
     components = models.JSONField(default=list, help_text='Debian components, e.g. ["main"].')
     kernel_package = models.CharField(max_length=100)
     firmware_packages = models.JSONField(default=list, blank=True)
+    wifi_packages = models.JSONField(
+        default=list,
+        blank=True,
+        help_text=(
+            'The radio\'s firmware, installed only when the profile has the "wifi" capability.'
+        ),
+    )
     extra_packages = models.JSONField(
         default=list, blank=True, help_text="Packages every image for this board needs."
     )
@@ -77,6 +84,12 @@ class HardwareProfile(models.Model):
     @property
     def has_wifi(self) -> bool:
         return self.Capability.WIFI in self.capabilities
+
+    @property
+    def board_firmware(self) -> list[str]:
+        """The firmware an image for this board gets: the Wi-Fi firmware only with a radio."""
+        wifi = [p for p in self.wifi_packages if p not in self.firmware_packages]
+        return [*self.firmware_packages, *(wifi if self.has_wifi else [])]
 
     @property
     def builder_problem(self) -> str | None:

@@ -14,7 +14,14 @@ from hardware_profiles.models import HardwareProfile
 
 OVMF_CODE = "/usr/share/OVMF/OVMF_CODE_4M.fd"
 AAVMF_CODE = "/usr/share/AAVMF/AAVMF_CODE.fd"
-RPI_FIRMWARE = ["raspi-firmware", "firmware-brcm80211", "wireless-regdb"]
+RPI_FIRMWARE = ["raspi-firmware"]
+# The radios' firmware, installed only on profiles with the "wifi" capability; the builder adds
+# the Wi-Fi client and the regulatory database (wireless-regdb) itself.
+RPI_WIFI = ["firmware-brcm80211"]
+# Intel, Atheros/Qualcomm and MediaTek (bookworm has no firmware-mediatek: the mt76 firmware is
+# in firmware-misc-nonfree). Realtek's Wi-Fi firmware is in firmware-realtek, which Ethernet
+# needs anyway, so it stays in firmware_packages.
+PC_WIFI = ["firmware-iwlwifi", "firmware-atheros", "firmware-misc-nonfree"]
 RPI_SLUG = "rpi-arm64"
 
 SEED_PROFILES: list[dict[str, Any]] = [
@@ -27,12 +34,8 @@ SEED_PROFILES: list[dict[str, Any]] = [
         "partition_table": "gpt",
         "components": ["main", "non-free-firmware"],
         "kernel_package": "linux-image-amd64",
-        "firmware_packages": [
-            "firmware-realtek",
-            "firmware-iwlwifi",
-            "intel-microcode",
-            "amd64-microcode",
-        ],
+        "firmware_packages": ["firmware-realtek", "intel-microcode", "amd64-microcode"],
+        "wifi_packages": PC_WIFI,
         "extra_packages": [],
         "kernel_args": "",
         "serial_console": "ttyS0,115200",
@@ -92,6 +95,7 @@ SEED_PROFILES: list[dict[str, Any]] = [
         "components": ["main", "non-free-firmware"],
         "kernel_package": "linux-image-arm64",
         "firmware_packages": RPI_FIRMWARE,
+        "wifi_packages": RPI_WIFI,
         "extra_packages": [],
         "kernel_args": "",
         # The mini UART: with Bluetooth on the PL011, the header's serial pins are ttyS1.

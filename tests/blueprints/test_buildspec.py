@@ -81,3 +81,41 @@ def test_genpack_password_field_becomes_a_hash_field(pc: HardwareProfile) -> Non
     assert spec.users[0]["password_hash"] == "$6$salt$hash"
     with pytest.raises(SpecError, match="crypt"):
         buildspec_for({"name": "x", "users": [{"name": "op", "password": "plaintext"}]}, pc)
+
+
+WIFI_FIRMWARE = {"firmware-iwlwifi", "firmware-atheros", "firmware-misc-nonfree"}
+
+
+def test_a_board_with_wifi_gets_its_radios_firmware(pc: HardwareProfile) -> None:
+    spec = buildspec_for({"name": "x"}, pc)
+    assert set(spec.firmware_packages) >= WIFI_FIRMWARE
+    assert {"firmware-realtek", "intel-microcode"} <= set(spec.firmware_packages)
+
+
+def test_the_pi_gets_its_radios_firmware(rpi: HardwareProfile) -> None:
+    spec = buildspec_for({"name": "x"}, rpi)
+    assert spec.firmware_packages == ("firmware-brcm80211", "raspi-firmware")
+
+
+def test_a_board_without_wifi_carries_none_of_its_wifi_firmware(pc: HardwareProfile) -> None:
+    pc.capabilities = [cap for cap in pc.capabilities if cap != "wifi"]
+    spec = buildspec_for({"name": "x"}, pc)
+    assert not WIFI_FIRMWARE & set(spec.firmware_packages)
+    assert "firmware-realtek" in spec.firmware_packages
+    kvm = HardwareProfile.objects.get(slug="kvm-x86_64")
+    kvm.wifi_packages = ["firmware-iwlwifi"]  # listed by mistake: still no radio, so none
+    assert buildspec_for({"name": "x"}, kvm).firmware_packages == ()
+
+
+def test_a_blueprint_can_leave_out_a_radios_firmware(pc: HardwareProfile) -> None:
+    spec = buildspec_for({"name": "x", "packages": ["-firmware-atheros"]}, pc)
+    assert "firmware-atheros" not in spec.firmware_packages
+    assert "firmware-iwlwifi" in spec.firmware_packages
+
+
+def test_wifi_firmware_also_listed_as_firmware_is_installed_once(pc: HardwareProfile) -> None:
+    pc.firmware_packages = [*pc.firmware_packages, "firmware-misc-nonfree"]
+    spec = buildspec_for({"name": "x"}, pc)
+    assert spec.firmware_packages.count("firmware-misc-nonfree") == 1
+    pc.capabilities = ["ethernet"]  # firmware_packages are the board's own: kept without Wi-Fi
+    assert "firmware-misc-nonfree" in buildspec_for({"name": "x"}, pc).firmware_packages

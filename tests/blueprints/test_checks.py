@@ -55,3 +55,32 @@ def test_a_setting_default_or_choice_with_a_line_break_is_refused(setting: str):
     with pytest.raises(BlueprintSourceError, match="single line") as caught:
         blueprint_parse(source)
     assert caught.value.line == 3
+
+
+@pytest.mark.parametrize(
+    ("system_ini", "key", "words"),
+    [
+        ('{wifi_ssid: "Shop", wifi_key: "hunter2hunter2", wifi_wpa3: "maybe"}', "wifi_wpa3", ""),
+        ('{wifi_ssid: "Shop", wifi_hidden: "sometimes"}', "wifi_hidden", ""),
+        ('{wifi_ssid: "Shop", wifi_interface: "wlan0; reboot"}', "wifi_interface", "interface"),
+        ('{wifi_ssid: "Shop", wifi_wpa3: true}', "wifi_wpa3", "needs the network's password"),
+        ('{wifi_country: "JP"}', "wifi_country", "wifi_ssid (the network name) is not set"),
+        ('{wifi_key: "hunter2hunter2"}', "wifi_key", "wifi_ssid (the network name) is not set"),
+        ('{wifi_ssid: "Shop", wifi_key: "short", wifi_hidden: true}', "wifi_key", "8 to 63"),
+    ],
+)
+def test_the_new_wifi_keys_follow_the_devices_rules_in_json5(system_ini, key, words):
+    source = f'{{\n  name: "kiosk",\n  system_ini: {system_ini},\n}}'
+    with pytest.raises(BlueprintSourceError) as caught:
+        blueprint_parse(source)
+    assert f"system_ini “{key}”" in str(caught.value)
+    assert words in str(caught.value)
+
+
+def test_the_new_wifi_keys_pass_in_json5():
+    source = (
+        '{name: "kiosk", system_ini: {wifi_ssid: "Café \\"☕\\" #1", wifi_key: "hunter2hunter2", '
+        'wifi_wpa3: true, wifi_hidden: "yes", wifi_country: "JP", wifi_interface: "wlan1"}}'
+    )
+    values = blueprint_parse(source).data["system_ini"]
+    assert values["wifi_wpa3"] is True and values["wifi_interface"] == "wlan1"

@@ -316,3 +316,103 @@ def test_advanced_section_needs_its_permission(product_manager, admin_client_rol
     assert allowed.status_code == 200
     assert _latest(kiosk)["setup_commands"] == ["echo hello > /etc/motd"]
     assert _latest(kiosk)["compression"] == "gzip"
+
+
+def test_each_boards_packages_list_the_radios_firmware_only_with_wifi(
+    product_manager, kiosk
+) -> None:
+    html = product_manager.get("/blueprints/kiosk/edit/").content.decode()
+    assert html.count('aria-label="Leave out firmware-atheros"') == 1  # the PC, not the VM
+    section_post(product_manager, kiosk, "packages", {"exclude": "firmware-atheros"})
+    assert _latest(kiosk)["packages"] == ["-firmware-atheros"]
+    section_post(product_manager, kiosk, "targets", {"targets": ["kvm-x86_64"]})
+    html = product_manager.get("/blueprints/kiosk/edit/").content.decode()
+    assert "firmware-iwlwifi" not in html and "firmware-realtek" not in html
+
+
+WIFI = {"network": "dhcp", "wifi_ssid": "Shop WLAN", "wifi_key": "hunter2hunter2"}
+
+
+def test_the_saved_wifi_password_is_never_shown_again(product_manager, kiosk) -> None:
+    section_post(product_manager, kiosk, "system_ini", {**WIFI, "wifi_country": "JP"})
+    assert _latest(kiosk)["system_ini"]["wifi_key"] == "hunter2hunter2"
+
+    page = product_manager.get("/blueprints/kiosk/edit/").content.decode()
+    refused = section_post(
+        product_manager, kiosk, "system_ini", {**WIFI, "wifi_key": "", "wifi_country": "J1"}
+    ).content.decode()
+    preview = product_manager.post(
+        f"/blueprints/{kiosk.name}/system-ini/preview/",
+        {"network": "dhcp", "wifi_ssid": "Shop WLAN", "preview_profile": "pc-x86_64"},
+        HTTP_HX_REQUEST="true",
+    ).content.decode()
+
+    assert "A password is saved: leave this empty to keep it" in page
+    assert "country code" in refused
+    for text in (page, refused, preview):
+        assert "hunter2hunter2" not in text
+    assert "wifi_key=********" in preview  # kept, and masked
+
+
+def test_an_empty_password_field_keeps_the_saved_one_for_wpa3(product_manager, kiosk) -> None:
+    section_post(product_manager, kiosk, "system_ini", WIFI)
+
+    section_post(
+        product_manager,
+        kiosk,
+        "system_ini",
+        {**WIFI, "wifi_key": "", "wifi_wpa3": "on", "wifi_hidden": "on", "wifi_interface": "wlan1"},
+    )
+
+    assert _latest(kiosk)["system_ini"] == {
+        "wifi_ssid": "Shop WLAN",
+        "wifi_key": "hunter2hunter2",
+        "wifi_wpa3": True,
+        "wifi_hidden": True,
+        "wifi_interface": "wlan1",
+    }
+
+
+def test_clearing_the_network_name_clears_the_saved_wifi_password(product_manager, kiosk) -> None:
+    """Once a password was saved, the network name could not be cleared: the kept password
+    was refused without it. Now the password goes with the name, and the page says so."""
+    section_post(product_manager, kiosk, "system_ini", {**WIFI, "hostname": "kiosk-01"})
+    kiosk.refresh_from_db()
+    saved = kiosk.latest_revision.number
+
+    # A setting still typed in is not dropped behind the person's back: they are told.
+    refused = section_post(
+        product_manager,
+        kiosk,
+        "system_ini",
+        {"network": "dhcp", "hostname": "kiosk-01", "wifi_ssid": "", "wifi_country": "JP"},
+    ).content.decode()
+    assert "Only used with a Wi-Fi network name: type the name above, or clear this." in refused
+    kiosk.refresh_from_db()
+    assert kiosk.latest_revision.number == saved
+
+    cleared = section_post(
+        product_manager, kiosk, "system_ini", {"network": "dhcp", "hostname": "kiosk-01"}
+    ).content.decode()
+
+    assert "The saved Wi-Fi password was removed with the network name." in cleared
+    assert _latest(kiosk)["system_ini"] == {"hostname": "kiosk-01"}
+    assert kiosk.latest_revision.message == (
+        "Changed default system.ini. The saved Wi-Fi password was removed with the network name."
+    )
+
+
+def test_the_saved_wifi_password_can_be_removed_for_an_open_network(product_manager, kiosk) -> None:
+    section_post(product_manager, kiosk, "system_ini", WIFI)
+    page = product_manager.get("/blueprints/kiosk/edit/").content.decode()
+    assert 'name="wifi_key_forget"' in page
+
+    response = section_post(
+        product_manager,
+        kiosk,
+        "system_ini",
+        {"network": "dhcp", "wifi_ssid": "Cafe", "wifi_key_forget": "on"},
+    )
+
+    assert "The saved Wi-Fi password was removed." in response.content.decode()
+    assert _latest(kiosk)["system_ini"] == {"wifi_ssid": "Cafe"}

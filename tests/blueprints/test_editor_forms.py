@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
+import re
 
+import pytest
+from django import forms
+
+from appliance.system_ini import WIFI_KEYS
 from blueprints.editor_forms import SettingForm
 from blueprints.system_ini_form import SystemIniForm
 from tests.appliance.system_ini_corpus import make_corpus  # SSH keys of the shared corpus
@@ -22,6 +26,7 @@ FIELDS = {
     "dns": "1.1.1.1 8.8.8.8",
     "ntp": "pool.ntp.org",
     "wifi_country": "JP",
+    "wifi_interface": "wlan0",
 }
 
 
@@ -33,6 +38,109 @@ def _form(**typed: str) -> SystemIniForm:
 def test_the_valid_values_are_accepted():
     form = _form()
     assert form.is_valid(), form.errors
+
+
+def _wifi(saved_wifi_key: str = "", **typed: str) -> SystemIniForm:
+    return SystemIniForm({"network": "dhcp", **typed}, has_wifi=True, saved_wifi_key=saved_wifi_key)
+
+
+def test_the_wifi_keys_are_offered_only_with_a_radio():
+    wifi = SystemIniForm(has_wifi=True)
+    assert isinstance(wifi.fields["wifi_wpa3"], forms.BooleanField)
+    assert isinstance(wifi.fields["wifi_hidden"], forms.BooleanField)
+    assert isinstance(wifi.fields["wifi_interface"].widget, forms.TextInput)
+    assert "wifi_key_forget" not in wifi.fields  # nothing saved to remove
+    assert not set(WIFI_KEYS) & set(SystemIniForm(has_wifi=False).fields)
+
+
+def test_the_new_wifi_keys_are_saved_as_the_device_reads_them():
+    form = _wifi(
+        wifi_ssid="Shop WLAN",
+        wifi_key="hunter2hunter2",
+        wifi_wpa3="on",
+        wifi_hidden="on",
+        wifi_interface="wlan1",
+    )
+    assert form.is_valid(), form.errors
+    assert form.system_ini_values(form.cleaned_data) == {
+        "wifi_ssid": "Shop WLAN",
+        "wifi_key": "hunter2hunter2",
+        "wifi_wpa3": True,
+        "wifi_hidden": True,
+        "wifi_interface": "wlan1",
+    }
+
+
+@pytest.mark.parametrize(
+    ("typed", "field", "words"),
+    [
+        ({"wifi_interface": "wlan 0"}, "wifi_interface", "interface"),
+        ({"wifi_country": "J1"}, "wifi_country", "country code"),
+        ({"wifi_key": "short"}, "wifi_key", "8 to 63 characters"),
+        ({"wifi_wpa3": "on"}, "wifi_wpa3", "WPA3 needs the network's password"),
+        ({"wifi_wpa3": "on", "wifi_key": "a" * 64}, "wifi_wpa3", "not a 64-hex-digit key"),
+    ],
+)
+def test_the_wifi_keys_follow_the_devices_rules(typed, field, words):
+    form = _wifi(wifi_ssid="Shop", **typed)
+    assert not form.is_valid()
+    assert words in form.errors[field][0]
+    assert list(form.errors) == [field]
+
+
+@pytest.mark.parametrize(
+    ("field", "typed", "undo"),
+    [
+        ("wifi_key", "hunter2hunter2", "clear this"),
+        ("wifi_country", "JP", "clear this"),
+        ("wifi_interface", "wlan0", "clear this"),
+        ("wifi_wpa3", "on", "untick this"),
+        ("wifi_hidden", "on", "untick this"),
+    ],
+)
+def test_a_wifi_setting_without_a_network_name_says_what_to_do(field, typed, undo):
+    form = _wifi(**{field: typed})
+    assert not form.is_valid()
+    assert form.errors[field] == [
+        f"Only used with a Wi-Fi network name: type the name above, or {undo}."
+    ]
+
+
+def test_an_empty_password_field_keeps_the_saved_one_also_for_wpa3():
+    form = _wifi("saved-password", wifi_ssid="Shop", wifi_wpa3="on")
+    assert form.is_valid(), form.errors
+    values = form.system_ini_values(form.cleaned_data)
+    assert values["wifi_key"] == "saved-password" and values["wifi_wpa3"] is True
+    assert form.saved_wifi_key_removed() == ""
+
+
+def test_clearing_the_network_name_removes_the_saved_password():
+    form = _wifi("saved-password", wifi_ssid="", hostname="kiosk")
+    assert form.is_valid(), form.errors
+    assert form.system_ini_values(form.cleaned_data) == {"hostname": "kiosk"}
+    assert "removed with the network name" in form.saved_wifi_key_removed()
+
+
+def test_the_saved_password_can_be_removed_for_an_open_network():
+    form = _wifi("saved-password", wifi_ssid="Cafe", wifi_key_forget="on")
+    assert "wifi_key_forget" in form.fields
+    assert form.is_valid(), form.errors
+    assert form.system_ini_values(form.cleaned_data) == {"wifi_ssid": "Cafe"}
+    assert form.saved_wifi_key_removed() == "The saved Wi-Fi password was removed."
+    typed = _wifi("saved-password", wifi_ssid="Cafe", wifi_key_forget="on", wifi_key="new-pass-1")
+    assert typed.is_valid(), typed.errors
+    assert typed.system_ini_values(typed.cleaned_data)["wifi_key"] == "new-pass-1"
+
+
+def test_the_saved_password_is_never_rendered_into_the_page():
+    for form in (
+        SystemIniForm(has_wifi=True, saved_wifi_key="saved-password", initial={"wifi_key": "x"}),
+        _wifi("saved-password", wifi_ssid="Shop", wifi_key="typed-password", wifi_country="J1"),
+    ):
+        form.is_valid()
+        html = str(form)
+        assert "saved-password" not in html and "typed-password" not in html
+        assert 'name="wifi_key"' in html
 
 
 def test_a_newline_in_the_hostname_cannot_add_factory_reset():
@@ -94,3 +202,13 @@ def test_a_custom_setting_default_or_choice_with_a_line_break_is_refused(separat
     ):
         form = SettingForm(typed)
         assert not form.is_valid(), typed
+
+
+def test_a_yes_or_no_written_as_text_shows_as_the_device_reads_it():
+    """A JSON5 blueprint may say wifi_hidden: "no"; a checkbox given "no" would be ticked."""
+    saved = {"wifi_ssid": "Shop", "wifi_hidden": "no", "wifi_wpa3": "no", "autologin": "off"}
+    saved |= {"debug": "yes", "wifi_key": "hunter2hunter2"}
+    form = SystemIniForm(initial=SystemIniForm.initial_from(saved), has_wifi=True)
+    html = str(form)
+    ticked = set(re.findall(r'<input type="checkbox" name="(\w+)"[^>]*\schecked>', html))
+    assert ticked == {"debug"}

@@ -45,7 +45,10 @@ SOURCE = f"""// The shop kiosk. Comments are part of the blueprint's text.
     {{section: "app", key: "server", default: "shop.example"}},
   ],
   /* Wi-Fi of the shop */
-  system_ini: {{hostname: "kiosk", wifi_ssid: "Shop", wifi_key: "{WIFI_KEY}"}},
+  system_ini: {{
+    hostname: "kiosk", wifi_ssid: "Shop", wifi_key: "{WIFI_KEY}", wifi_wpa3: true,
+    wifi_hidden: true, wifi_interface: "wlan0",
+  }},
   arch: {{arm64: {{users: [{{name: "pi", password_hash: "{PI_HASH}"}}]}}}},
 }}
 """
@@ -102,7 +105,13 @@ def test_no_blueprint_page_shows_a_secret_to_a_product_manager(
         "export": product_manager.get(f"/blueprints/{name}/export/"),
         "preview": product_manager.post(
             f"/blueprints/{name}/system-ini/preview/",
-            {"network": "dhcp", "hostname": "kiosk", "wifi_ssid": "Shop"},
+            {
+                "network": "dhcp",
+                "hostname": "kiosk",
+                "wifi_ssid": "Shop",
+                "wifi_wpa3": "on",
+                "preview_profile": "pc-x86_64",
+            },
         ),
         "package search": product_manager.get(f"/blueprints/{name}/packages/search/?q=cu"),
     }
@@ -115,6 +124,9 @@ def test_no_blueprint_page_shows_a_secret_to_a_product_manager(
         pages[f"section {section} (htmx)"] = product_manager.get(
             f"/blueprints/{name}/edit/{section}/", HTTP_HX_REQUEST="true"
         )
+    # The saved key is kept for WPA3 (an empty password field keeps it), and masked.
+    preview = html.unescape(pages["preview"].content.decode())
+    assert "wifi_wpa3=yes" in preview and "wifi_key=********" in preview
     shown = [page for page, response in pages.items() if response.status_code == 200]
     assert {"detail", "editor", "source editor", "export", "preview", "diff 2→3"} <= set(shown)
     for page, response in pages.items():

@@ -122,6 +122,7 @@ GOOD = {
     "wifi_ssid": ["Shop WLAN", " lead space", '"quoted"', "Café ☕"],
     "wifi_key": ["hunter2hunter2", "  spaced key  ", "a" * 64],
     "wifi_country": ["JP", "de"],
+    "wifi_interface": ["wlan0", "wlp2s0"],
     "timezone": ["", "Asia/Tokyo", "Europe/Berlin", "UTC"],
     "locale": COMMON_LOCALES,
     "ntp": ["pool.ntp.org", "0.pool.ntp.org 10.0.0.1"],
@@ -134,7 +135,16 @@ GOOD = {
 TEXT_FIELDS = tuple(GOOD)
 # Fields whose value must come back exactly as typed (Django strips the edges of all but the
 # Wi-Fi password); the others come back in the device's canonical form.
-EXACT = ("hostname", "wifi_ssid", "wifi_key", "timezone", "locale", "interface")
+EXACT = (
+    "hostname",
+    "wifi_ssid",
+    "wifi_key",
+    "timezone",
+    "locale",
+    "interface",
+    "wifi_interface",
+)
+BOXES = ("autologin", "debug", "wifi_wpa3", "wifi_hidden", "wifi_key_forget")
 
 
 def hostile(field: str) -> st.SearchStrategy[str]:
@@ -169,7 +179,7 @@ def typed_forms(draw) -> dict[str, str]:
     data["network"] = "static" if static else draw(st.sampled_from(["dhcp", "static", "x"]))
     for field in draw(st.lists(st.sampled_from(TEXT_FIELDS), max_size=2, unique=True)):
         data[field] = draw(hostile(field))
-    for box in ("autologin", "debug"):
+    for box in BOXES:
         if draw(st.booleans()):
             data[box] = draw(st.one_of(st.just("on"), TYPED))
     return data
@@ -179,10 +189,13 @@ def _offered(form: SystemIniForm) -> set[str]:
     return set(form.fields) - {"network"}
 
 
-def _assert_intact(form: SystemIniForm, values: dict, read: dict, typed: dict) -> None:
-    """Each accepted value reads back as typed (or in the device's canonical form)."""
+def _assert_intact(
+    form: SystemIniForm, values: dict, read: dict, typed: dict, keys: set[str] | None = None
+) -> None:
+    """Each accepted value (of `keys`, default all) reads back as typed (or in the device's
+    canonical form)."""
     expected = validate_values(values, capabilities=frozenset(PC.capabilities)).values
-    for key in values:
+    for key in values if keys is None else keys:
         assert read[key] == expected[key], key
         if key in EXACT and key in typed:
             assert read[key] == (typed[key] if key == "wifi_key" else typed[key].strip()), key
@@ -191,8 +204,9 @@ def _assert_intact(form: SystemIniForm, values: dict, read: dict, typed: dict) -
     if "dns" in typed and "dns" in values:
         servers = [s for s in re.split(r"[ ,]+", typed["dns"]) if s]
         assert read["dns"] == [str(ipaddress.ip_address(s)) for s in servers]
-    for box in ("autologin", "debug"):
-        assert read.get(box, False) is form.cleaned_data[box]
+    for box in BOXES:
+        if box in form.fields and box != "wifi_key_forget":  # that one is no system.ini key
+            assert read.get(box, False) is form.cleaned_data[box], box
 
 
 @hypothesis.settings(max_examples=300, deadline=None)
@@ -232,13 +246,11 @@ DEFAULTS = {
 @hypothesis.given(typed=typed_forms())
 def test_per_device_form_gives_exactly_its_keys_intact_or_an_error(typed) -> None:
     """The technician's per-device form (builds.views.build_personalise) for any typed text."""
-    form = DeviceSystemIniForm(
-        typed, has_wifi=True, initial=DeviceSystemIniForm.initial_from(DEFAULTS)
-    )
+    form = DeviceSystemIniForm(typed, has_wifi=True, defaults=DEFAULTS)
     if not form.is_valid():
         assert form.errors and all(m for messages in form.errors.values() for m in messages)
         return
-    values = form.device_values(form.cleaned_data, DEFAULTS)
+    values = form.device_values(form.cleaned_data)
     data = {"name": "kiosk", "system_ini": DEFAULTS}
     parsed, read = _read_back(render_for(data, PC, device_values=values), PC, data)
 
@@ -246,9 +258,9 @@ def test_per_device_form_gives_exactly_its_keys_intact_or_an_error(typed) -> Non
     assert read.rejected == {} and read.unknown == []
     assert set(parsed.top) <= _offered(form)
     # An empty Wi-Fi password field keeps the saved one: that one was not typed.
-    typed_keys = {key for key in values if typed.get(key) or key in ("autologin", "debug")}
+    typed_keys = {key for key in values if typed.get(key) or key in BOXES}
     assert typed_keys <= set(parsed.top)
-    _assert_intact(form, {k: values[k] for k in typed_keys}, read.values, typed)
+    _assert_intact(form, values, read.values, typed, typed_keys)
 
 
 @st.composite

@@ -11,7 +11,13 @@ from django.test import Client
 
 from builds import paths
 from builds.models import Build
-from builds.services import ProducedFile, build_claim, build_enqueue, build_publish
+from builds.services import (
+    ProducedFile,
+    build_claim,
+    build_enqueue,
+    build_publish,
+    build_release,
+)
 from hardware_profiles.models import HardwareProfile
 from tests.builds.conftest import make_blueprint
 from tests.factories import BlueprintFactory, BuildFactory
@@ -215,3 +221,85 @@ def test_personalised_download_refuses_a_line_break_in_a_field(
     assert response.status_code == 200
     assert "Content-Disposition" not in response  # the form again, not an image
     assert "line break" in response.content.decode()
+
+
+def _published_pc_build(system_ini: dict) -> Build:
+    """A published PC build (the PC has Wi-Fi) of a blueprint with these system.ini defaults."""
+    from tests.factories import RevisionFactory
+    from tests.images import small_disk_image
+
+    pc = HardwareProfile.objects.get(slug="pc-x86_64")
+    blueprint = BlueprintFactory(name="kiosk", targets=[pc])
+    RevisionFactory(blueprint=blueprint, changes={"system_ini": system_ini})
+    build = build_enqueue(revision=blueprint.latest_revision, profile=pc, requested_by=None)
+    build_claim(build_id=build.pk, worker="w", task_id="t")
+    staging = paths.build_staging_dir(build.pk)
+    staging.mkdir(parents=True)
+    image = small_disk_image(staging, "kiosk.img")
+    digest = hashlib.sha256(image.read_bytes()).hexdigest()
+    produced = ProducedFile("disk-raw", "kiosk.img", image.stat().st_size, digest)
+    build_publish(build_id=build.pk, staging=staging, files=[produced])
+    build.refresh_from_db()
+    assert build_release(build=build)  # offered to field technicians
+    return build
+
+
+def _downloaded_ini(response, tmp_path: Path) -> str:
+    from image_builder.image_tools import read_boot_file
+
+    assert response.status_code == 200 and "Content-Disposition" in response
+    copy = tmp_path / "downloaded.img"
+    copy.write_bytes(b"".join(response.streaming_content))
+    return read_boot_file(copy, "system.ini").decode()
+
+
+DEVICE_WIFI = {"wifi_ssid": "Shop", "wifi_key": "saved-password", "wifi_country": "JP"}
+
+
+def test_the_device_form_offers_the_wifi_keys_and_never_shows_the_password(
+    technician: Client, seeded: None, tmp_path: Path
+) -> None:
+    build = _published_pc_build({**DEVICE_WIFI, "wifi_hidden": True})
+    url = f"/builds/{build.pk}/personalise/"
+
+    page = technician.get(url).content.decode()
+    refused = technician.post(
+        url, {"network": "dhcp", "wifi_ssid": "Shop", "wifi_wpa3": "on", "wifi_key": "a" * 64}
+    ).content.decode()
+    response = technician.post(
+        url,
+        {
+            "network": "dhcp",
+            "wifi_ssid": "Back office",
+            "wifi_wpa3": "on",
+            "wifi_interface": "wlan1",
+            "wifi_country": "DE",
+        },
+    )
+
+    for name in ("wifi_wpa3", "wifi_hidden", "wifi_interface", "wifi_key_forget"):
+        assert f'name="{name}"' in page, name
+    assert 'type="checkbox" name="wifi_hidden"' in page
+    assert "not a 64-hex-digit key" in refused
+    for html in (page, refused):
+        assert "saved-password" not in html
+    ini = _downloaded_ini(response, tmp_path)
+    # The blueprint's password is kept; its hidden-network default was unticked.
+    assert "wifi_ssid=Back office" in ini and "wifi_key=saved-password" in ini
+    assert "wifi_wpa3=yes" in ini and "wifi_interface=wlan1" in ini
+    assert "wifi_country=DE" in ini and "wifi_hidden=yes" not in ini
+
+
+def test_a_device_on_ethernet_only_clears_the_network_name(
+    technician: Client, seeded: None, tmp_path: Path
+) -> None:
+    build = _published_pc_build(DEVICE_WIFI)
+    url = f"/builds/{build.pk}/personalise/"
+
+    told = technician.post(url, {"network": "dhcp", "wifi_country": "JP"}).content.decode()
+    response = technician.post(url, {"network": "dhcp", "hostname": "wired-01"})
+
+    assert "Only used with a Wi-Fi network name" in told
+    ini = _downloaded_ini(response, tmp_path)
+    assert "hostname=wired-01" in ini
+    assert "saved-password" not in ini and "wifi_ssid=Shop" not in ini

@@ -26,7 +26,7 @@ def _post_data(**changes: Any) -> dict[str, Any]:
         field: getattr(base, field) for field in HardwareProfileForm._meta.fields
     }
     data.update(slug="new-board", name="New board")
-    for field in ("components", "firmware_packages", "extra_packages"):
+    for field in ("components", "firmware_packages", "wifi_packages", "extra_packages"):
         data[field] = " ".join(data[field])
     data["enabled"] = "on"
     data.update(changes)
@@ -92,3 +92,34 @@ def test_djangos_admin_refuses_it_too(admin_client_role: Client) -> None:
     assert response.status_code == 200
     assert "The builder cannot make this" in response.content.decode()
     assert not HardwareProfile.objects.filter(slug="new-board").exists()
+
+
+@pytest.mark.parametrize("url", ["/admin/hardware_profiles/hardwareprofile/add/", "/profiles/new/"])
+def test_the_radios_firmware_is_typed_as_words_and_saved_as_a_list(
+    admin_client_role: Client, url: str
+) -> None:
+    data = _post_data(
+        capabilities=["ethernet", "wifi"], wifi_packages="firmware-iwlwifi, firmware-atheros"
+    )
+
+    response = admin_client_role.post(url, data)
+
+    assert response.status_code == 302, response.context["form"].errors
+    profile = HardwareProfile.objects.get(slug="new-board")
+    assert profile.wifi_packages == ["firmware-iwlwifi", "firmware-atheros"]
+    assert profile.board_firmware == ["firmware-iwlwifi", "firmware-atheros"]
+
+
+def test_the_profile_pages_show_the_radios_firmware(admin_client_role: Client) -> None:
+    edit = admin_client_role.get(reverse("hardware_profiles:edit", args=["pc-x86_64"]))
+    field = edit.content.decode()
+    assert 'name="wifi_packages"' in field
+    assert 'value="firmware-iwlwifi firmware-atheros firmware-misc-nonfree"' in field
+    assert "installed only when the profile has the “Wi-Fi” capability" in field
+
+    pc = admin_client_role.get(reverse("hardware_profiles:detail", args=["pc-x86_64"]))
+    assert "Wi-Fi firmware" in pc.content.decode()
+    assert "<code>firmware-atheros</code>" in pc.content.decode()
+    HardwareProfile.objects.filter(slug="pc-x86_64").update(capabilities=["ethernet"])
+    wired = admin_client_role.get(reverse("hardware_profiles:detail", args=["pc-x86_64"]))
+    assert "listed but not installed" in wired.content.decode()

@@ -189,3 +189,86 @@ def test_a_fresh_installation_is_left_to_the_seed() -> None:
     _migrate(_leaves())
 
     assert not HardwareProfile.objects.exists()
+
+
+# Migration 0004: the radios' firmware moves to wifi_packages (issue 11).
+BEFORE_WIFI = ("hardware_profiles", "0002_raspberry_pi_merged")
+PC_FIELDS = {
+    "name": "PC x86_64 (UEFI)",
+    "arch": "amd64",
+    "boot_scheme": "uefi-grub",
+    "partition_table": "gpt",
+    "components": ["main", "non-free-firmware"],
+    "kernel_package": "linux-image-amd64",
+    "capabilities": ["ethernet", "wifi", "display", "usb", "serial"],
+    "output_formats": ["raw", "zst"],
+}
+# firmware_packages as the seed made them before issue 11.
+OLD_PC_FIRMWARE = ["firmware-realtek", "firmware-iwlwifi", "intel-microcode", "amd64-microcode"]
+OLD_PI_FIRMWARE = ["raspi-firmware", "firmware-brcm80211", "wireless-regdb"]
+
+
+def _apps_before_wifi():
+    _migrate([BEFORE_WIFI])
+    nodes = [node for node in _leaves() if node[0] != "hardware_profiles"] + [BEFORE_WIFI]
+    return MigrationExecutor(connection).loader.project_state(nodes).apps
+
+
+def _installation_before_wifi(pc_firmware: list[str], pi_firmware: list[str]) -> None:
+    Profile = _apps_before_wifi().get_model("hardware_profiles", "HardwareProfile")
+    Profile.objects.create(slug="pc-x86_64", firmware_packages=pc_firmware, **PC_FIELDS)
+    Profile.objects.create(
+        slug=RPI_SLUG, name="Raspberry Pi", firmware_packages=pi_firmware, **PI_FIELDS
+    )
+
+
+def _firmware() -> dict[str, tuple[list[str], list[str]]]:
+    return {
+        p.slug: (p.firmware_packages, p.wifi_packages)
+        for p in HardwareProfile.objects.order_by("slug")
+    }
+
+
+def test_the_seeded_rows_get_their_wifi_firmware_as_the_seed_now_has_it() -> None:
+    _installation_before_wifi(OLD_PC_FIRMWARE, OLD_PI_FIRMWARE)
+
+    _migrate(_leaves())
+
+    seed = {p["slug"]: (p["firmware_packages"], p.get("wifi_packages", [])) for p in SEED_PROFILES}
+    assert _firmware() == {slug: seed[slug] for slug in ("pc-x86_64", RPI_SLUG)}
+    assert _firmware()["pc-x86_64"] == (
+        ["firmware-realtek", "intel-microcode", "amd64-microcode"],
+        ["firmware-iwlwifi", "firmware-atheros", "firmware-misc-nonfree"],
+    )
+    assert _firmware()[RPI_SLUG] == (["raspi-firmware"], ["firmware-brcm80211"])
+
+
+def test_an_admins_edits_are_kept_and_only_what_is_there_moves() -> None:
+    _installation_before_wifi(
+        ["firmware-realtek", "firmware-bnx2"],  # no firmware-iwlwifi any more
+        ["raspi-firmware", "firmware-linux-free"],  # no firmware-brcm80211, no wireless-regdb
+    )
+
+    _migrate(_leaves())
+
+    assert _firmware() == {
+        "pc-x86_64": (
+            ["firmware-realtek", "firmware-bnx2"],
+            ["firmware-iwlwifi", "firmware-atheros", "firmware-misc-nonfree"],
+        ),
+        RPI_SLUG: (["raspi-firmware", "firmware-linux-free"], []),
+    }
+
+
+def test_backwards_and_forwards_again_ends_where_the_first_run_did() -> None:
+    _installation_before_wifi(OLD_PC_FIRMWARE, OLD_PI_FIRMWARE)
+    _migrate(_leaves())
+    first = _firmware()
+
+    Profile = _apps_before_wifi().get_model("hardware_profiles", "HardwareProfile")
+    back = dict(Profile.objects.values_list("slug", "firmware_packages"))
+    assert set(back["pc-x86_64"]) == set(OLD_PC_FIRMWARE)
+    assert set(back[RPI_SLUG]) == set(OLD_PI_FIRMWARE)
+    _migrate(_leaves())
+
+    assert _firmware() == first

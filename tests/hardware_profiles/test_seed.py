@@ -69,7 +69,8 @@ def test_one_raspberry_pi_profile_covers_the_pi_3_4_400_and_cm4() -> None:
     assert pi.name == "Raspberry Pi 3 / 4 / 400 / CM4 (arm64)"
     assert all(board in pi.description for board in ("Pi 3", "Pi 4", "Pi 400", "Compute Module 4"))
     assert pi.serial_console == "ttyS1,115200"
-    assert pi.firmware_packages == ["raspi-firmware", "firmware-brcm80211", "wireless-regdb"]
+    assert pi.firmware_packages == ["raspi-firmware"]
+    assert pi.wifi_packages == ["firmware-brcm80211"]
     assert pi.boot_test_machine == "raspi3b" and pi.output_formats == ["raw", "xz"]
     # Only what the image really offers: nothing in it drives the GPIO header.
     assert set(pi.capabilities) == {"ethernet", "wifi", "bluetooth", "serial", "usb", "display"}
@@ -83,3 +84,20 @@ def test_every_seed_profile_is_one_the_builder_can_make() -> None:
     assert {p.slug: p.builder_problem for p in HardwareProfile.objects.all()} == {
         p["slug"]: None for p in SEED_PROFILES
     }
+
+
+def test_the_radios_firmware_is_its_own_list() -> None:
+    """Wi-Fi firmware goes only where there is a radio (issue 11); the builder adds the client
+    and wireless-regdb itself, so no profile lists them."""
+    call_command("seed", verbosity=0)
+    profiles = {p.slug: p for p in HardwareProfile.objects.all()}
+    pc = profiles["pc-x86_64"]
+    # Intel, Atheros/Qualcomm and MediaTek (bookworm's mt76 firmware is in misc-nonfree).
+    assert pc.wifi_packages == ["firmware-iwlwifi", "firmware-atheros", "firmware-misc-nonfree"]
+    # Ethernet needs firmware-realtek too (it also holds Realtek's Wi-Fi firmware).
+    assert pc.firmware_packages == ["firmware-realtek", "intel-microcode", "amd64-microcode"]
+    assert profiles["rpi-arm64"].wifi_packages == ["firmware-brcm80211"]
+    for profile in profiles.values():
+        assert bool(profile.wifi_packages) == profile.has_wifi, profile.slug
+        listed = {*profile.firmware_packages, *profile.wifi_packages, *profile.extra_packages}
+        assert not listed & {"wireless-regdb", "wpasupplicant", "iwd"}, profile.slug
