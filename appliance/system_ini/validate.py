@@ -266,13 +266,17 @@ def _validate_wifi(
         except _Invalid as exc:
             rejected[key] = str(exc)
     if "wifi_ssid" not in checked:
-        because = (
-            "ignored because wifi_ssid was rejected"
-            if "wifi_ssid" in given
-            else "ignored because wifi_ssid (the network name) is not set"
-        )
-        # "wifi_hidden = no" beside no network asks for nothing: not worth a rejection.
-        rejected.update({key: because for key, value in checked.items() if value is not False})
+        # The others are settings for a network that is named later (a blueprint's default
+        # country, the technician's SSID per device): kept, they do nothing until then. A
+        # password for no network is a mistake worth saying.
+        if "wifi_key" in checked:
+            checked.pop("wifi_key")
+            rejected["wifi_key"] = (
+                "ignored because wifi_ssid was rejected"
+                if "wifi_ssid" in given
+                else "ignored because wifi_ssid (the network name) is not set"
+            )
+        values.update(checked)
         return
     if "wifi_key" in rejected:
         # Joining an open network instead of the one meant would be worse than not joining.

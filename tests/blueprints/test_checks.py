@@ -64,7 +64,6 @@ def test_a_setting_default_or_choice_with_a_line_break_is_refused(setting: str):
         ('{wifi_ssid: "Shop", wifi_hidden: "sometimes"}', "wifi_hidden", ""),
         ('{wifi_ssid: "Shop", wifi_interface: "wlan0; reboot"}', "wifi_interface", "interface"),
         ('{wifi_ssid: "Shop", wifi_wpa3: true}', "wifi_wpa3", "needs the network's password"),
-        ('{wifi_country: "JP"}', "wifi_country", "wifi_ssid (the network name) is not set"),
         ('{wifi_key: "hunter2hunter2"}', "wifi_key", "wifi_ssid (the network name) is not set"),
         ('{wifi_ssid: "Shop", wifi_key: "short", wifi_hidden: true}', "wifi_key", "8 to 63"),
     ],
@@ -75,6 +74,10 @@ def test_the_new_wifi_keys_follow_the_devices_rules_in_json5(system_ini, key, wo
         blueprint_parse(source)
     assert f"system_ini “{key}”" in str(caught.value)
     assert words in str(caught.value)
+
+
+def test_a_default_wifi_country_without_a_network_name_passes_in_json5():
+    blueprint_parse('{name: "kiosk", system_ini: {wifi_country: "JP", wifi_hidden: true}}')
 
 
 def test_the_new_wifi_keys_pass_in_json5():

@@ -88,22 +88,29 @@ def test_the_wifi_keys_follow_the_devices_rules(typed, field, words):
     assert list(form.errors) == [field]
 
 
+def test_a_wifi_password_without_a_network_name_says_what_to_do():
+    form = _wifi(wifi_key="hunter2hunter2")
+    assert not form.is_valid()
+    assert form.errors["wifi_key"] == [
+        "Only used with a Wi-Fi network name: type the name above, or clear this."
+    ]
+
+
 @pytest.mark.parametrize(
-    ("field", "typed", "undo"),
+    ("field", "typed", "saved"),
     [
-        ("wifi_key", "hunter2hunter2", "clear this"),
-        ("wifi_country", "JP", "clear this"),
-        ("wifi_interface", "wlan0", "clear this"),
-        ("wifi_wpa3", "on", "untick this"),
-        ("wifi_hidden", "on", "untick this"),
+        ("wifi_country", "JP", "JP"),
+        ("wifi_interface", "wlan0", "wlan0"),
+        ("wifi_wpa3", "on", True),
+        ("wifi_hidden", "on", True),
     ],
 )
-def test_a_wifi_setting_without_a_network_name_says_what_to_do(field, typed, undo):
+def test_wifi_settings_for_a_network_named_per_device_are_kept(field, typed, saved):
+    """A blueprint's default country (or interface) for a fleet whose technicians type the
+    network name per device: kept, like the device keeps it."""
     form = _wifi(**{field: typed})
-    assert not form.is_valid()
-    assert form.errors[field] == [
-        f"Only used with a Wi-Fi network name: type the name above, or {undo}."
-    ]
+    assert form.is_valid(), form.errors
+    assert form.system_ini_values(form.cleaned_data)[field] == saved
 
 
 def test_an_empty_password_field_keeps_the_saved_one_also_for_wpa3():
