@@ -28,8 +28,20 @@ class Build(models.Model):
     spec_hash = models.CharField(max_length=64, db_index=True)
     state = models.CharField(max_length=12, choices=State.choices, default=State.QUEUED)
     phase = models.CharField(max_length=40, blank=True, help_text="Engine step while running.")
+    step_number = models.PositiveSmallIntegerField(
+        default=0, help_text="Which of the engine's steps is running (1 = the first)."
+    )
+    step_count = models.PositiveSmallIntegerField(
+        default=0, help_text="How many steps the engine reported it runs."
+    )
     progress = models.FloatField(default=0.0)
     error = models.TextField(blank=True, help_text="Why the build failed or was cancelled.")
+    failed_step = models.CharField(
+        max_length=40,
+        blank=True,
+        help_text="The engine step that failed (rootfs, services, files...), or the site's "
+        "reason (worker-lost, no-host, time-limit...): builds/presenting.py explains it.",
+    )
     cache_hit_of = models.ForeignKey(
         "self",
         null=True,

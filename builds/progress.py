@@ -1,33 +1,37 @@
-"""How long a build will take, judged from earlier builds of the same profile."""
+"""How long a build will take, judged from earlier builds of the same profile, and where a
+queued build stands in its queue."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from statistics import median
 
-from django.utils import timezone
-
 from builds.models import Build
+from hardware_profiles.models import HardwareProfile
 
 
-def build_estimate(build: Build) -> dict[str, object] | None:
-    """Typical duration and expected time left, or None with no history to go on."""
+def typical_seconds(profile: HardwareProfile) -> float | None:
+    """The median of the last ten real (not reused) successful builds for `profile`, or None
+    with no history to go on."""
     durations = [
         (finished - started).total_seconds()
         for started, finished in Build.objects.filter(
-            profile=build.profile,
+            profile=profile,
             state=Build.State.SUCCEEDED,
             cache_hit_of__isnull=True,
             started_at__isnull=False,
+            finished_at__isnull=False,
         )
         .order_by("-finished_at")
         .values_list("started_at", "finished_at")[:10]
     ]
-    if not durations:
-        return None
-    typical = median(durations)
-    remaining = None
-    if build.state == Build.State.RUNNING and build.started_at:
-        elapsed = (timezone.now() - build.started_at).total_seconds()
-        remaining = timedelta(seconds=max(0, int(typical - elapsed)))
-    return {"typical": timedelta(seconds=int(typical)), "remaining": remaining}
+    return median(durations) if durations else None
+
+
+def builds_ahead(build: Build) -> int:
+    """Queued builds a worker takes before this one: each architecture has its own queue
+    (builds.services._send_task), served oldest first."""
+    return Build.objects.filter(
+        state=Build.State.QUEUED,
+        profile__arch=build.profile.arch,
+        created_at__lt=build.created_at,
+    ).count()

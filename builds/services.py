@@ -12,6 +12,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
 
 from celery import current_app
@@ -39,6 +40,17 @@ logger = logging.getLogger(__name__)
 # The build task's name: queued messages carry it, so it never changes (tasks.py pins it).
 BUILD_RUN_TASK = "builds.run"
 ACTIVE_STATES = (Build.State.QUEUED, Build.State.RUNNING)
+
+
+class SiteFailure(StrEnum):
+    """Build.failed_step when the site, not an engine step, ended the build."""
+
+    QUEUE_UNAVAILABLE = "queue"
+    NO_HOST = "no-host"
+    WORKER_LOST = "worker-lost"
+    TIME_LIMIT = "time-limit"
+    NOT_PUBLISHED = "publish"
+    INTERNAL = "internal"
 
 
 class BuildRefusedError(Exception):
@@ -96,7 +108,7 @@ def _send_or_fail(build: Build) -> None:
         _send_task(build)
     except Exception as error:  # kombu.OperationalError, OSError, the transport's own errors
         logger.warning("build %s: the broker is unreachable: %s", build.pk, error, exc_info=True)
-        build_fail(build_id=build.pk, error=QUEUE_UNAVAILABLE)
+        build_fail(build_id=build.pk, error=QUEUE_UNAVAILABLE, step=SiteFailure.QUEUE_UNAVAILABLE)
         raise BuildQueueUnavailableError(QUEUE_UNAVAILABLE) from error
 
 
@@ -247,46 +259,64 @@ def build_claim(*, build_id: int, worker: str, task_id: str) -> bool:
         worker=worker,
         task_id=task_id,
         phase="starting",
+        step_number=0,
+        step_count=0,
         progress=0.0,
     )
     return claimed == 1
 
 
 def build_heartbeat(
-    *, build_id: int, phase: str | None = None, progress: float | None = None
+    *,
+    build_id: int,
+    phase: str | None = None,
+    progress: float | None = None,
+    step_number: int | None = None,
+    step_count: int | None = None,
 ) -> bool:
-    """Record that the worker is alive (and where it is). False: stop, the build was cancelled."""
+    """Record that the worker is alive (and where it is: the engine's step `step_number` of
+    `step_count`, named `phase`). False: stop, the build was cancelled."""
     fields: dict[str, object] = {"heartbeat_at": timezone.now()}
     if phase is not None:
         fields["phase"] = phase[:40]
     if progress is not None:
         fields["progress"] = max(0.0, min(1.0, progress))
+    # The engine's numbers, bounded to what the columns hold (a stand-in engine may lie).
+    if step_count is not None:
+        fields["step_count"] = max(0, min(step_count, 999))
+    if step_number is not None:
+        fields["step_number"] = max(0, min(step_number, 999))
     return Build.objects.filter(pk=build_id, state=Build.State.RUNNING).update(**fields) == 1
 
 
-def build_requeue(*, build_id: int, reason: str) -> bool:
-    """A transient failure (mirror unreachable): back to the queue for a retry."""
+def build_requeue(*, build_id: int, reason: str, step: str = "") -> bool:
+    """A transient failure (mirror unreachable) in `step`: back to the queue for a retry."""
     return (
         Build.objects.filter(pk=build_id, state=Build.State.RUNNING).update(
             state=Build.State.QUEUED,
             phase="",
+            step_number=0,
+            step_count=0,
             progress=0.0,
             error=reason,
+            failed_step=step[:40],
             worker="",
         )
         == 1
     )
 
 
-def build_fail(*, build_id: int, error: str) -> bool:
-    return (
-        Build.objects.filter(pk=build_id, state__in=ACTIVE_STATES).update(
-            state=Build.State.FAILED,
-            error=error,
-            finished_at=timezone.now(),
-        )
-        == 1
-    )
+def build_fail(*, build_id: int, error: str, step: str | None = None) -> bool:
+    """End a queued or running build as failed: `error` says why, `step` where (an engine
+    step or a SiteFailure); None keeps the step a transient failure recorded before."""
+    fields: dict[str, object] = {
+        "state": Build.State.FAILED,
+        "error": error,
+        "finished_at": timezone.now(),
+    }
+    if step is not None:
+        fields["failed_step"] = step[:40]
+    return Build.objects.filter(pk=build_id, state__in=ACTIVE_STATES).update(**fields) == 1
 
 
 def build_cancel(*, build: Build, by: AbstractBaseUser | None) -> bool:
@@ -360,6 +390,7 @@ def build_publish(*, build_id: int, staging: Path, files: list[ProducedFile]) ->
             phase="",
             finished_at=timezone.now(),
             error="",
+            failed_step="",
         )
         if succeeded:
             Artifact.objects.bulk_create(
@@ -419,7 +450,7 @@ def _fail_unclaimed(now: datetime) -> list[int]:
         seen = last_seen[arch]
         waiting_since = max(build.created_at, seen) if seen else build.created_at
         if waiting_since < deadline and build_fail(
-            build_id=build.pk, error=_unclaimed_message(arch)
+            build_id=build.pk, error=_unclaimed_message(arch), step=SiteFailure.NO_HOST
         ):
             failed.append(build.pk)
     return failed
@@ -441,6 +472,7 @@ def builds_reap() -> dict[str, list[int]]:
             build_id=build_id,
             error="The worker running this build stopped responding (worker lost). "
             "Start it again with Rebuild.",
+            step=SiteFailure.WORKER_LOST,
         )
     unclaimed = _fail_unclaimed(now)
     stale_before = now - timedelta(seconds=settings.GENPACK_REQUEUE_AFTER_SECONDS)

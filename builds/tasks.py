@@ -17,6 +17,7 @@ from builds.retention import builds_retention
 from builds.services import (
     BUILD_RUN_TASK,
     PublishRefusedError,
+    SiteFailure,
     build_claim,
     build_fail,
     build_heartbeat,
@@ -24,7 +25,7 @@ from builds.services import (
     build_requeue,
     builds_reap,
 )
-from builds.worker import EngineRun, Outcome
+from builds.worker import EngineRun, Outcome, Position
 
 logger = logging.getLogger(__name__)
 TIME_LIMIT_ERROR = "The build took longer than the time limit and was stopped."
@@ -39,16 +40,16 @@ def outcome_apply(run: EngineRun, outcome: Outcome) -> str:
         except PublishRefusedError as refused:
             message = f"The build's files were not published: {refused}."
             run.log.write(f"!! {message}")
-            build_fail(build_id=build_id, error=message)
+            build_fail(build_id=build_id, error=message, step=SiteFailure.NOT_PUBLISHED)
             return "failed"
         if not published:
             return "cancelled"
         run.log.write("== artifacts published")
         return "succeeded"
     if outcome.state == "transient":
-        build_requeue(build_id=build_id, reason=outcome.message)
+        build_requeue(build_id=build_id, reason=outcome.message, step=outcome.step)
     elif outcome.state == "failed":
-        build_fail(build_id=build_id, error=outcome.message)
+        build_fail(build_id=build_id, error=outcome.message, step=outcome.step)
     return outcome.state
 
 
@@ -56,19 +57,29 @@ def claimed_build_run(build_id: int) -> tuple[str, str]:
     """Run a build this worker has claimed and record the outcome: (state, message)."""
     build = Build.objects.select_related("revision__blueprint", "profile").get(pk=build_id)
 
-    def heartbeat(phase: str, progress: float) -> bool:
-        return build_heartbeat(build_id=build_id, phase=phase, progress=progress)
+    def heartbeat(position: Position) -> bool:
+        return build_heartbeat(
+            build_id=build_id,
+            phase=position.phase,
+            progress=position.progress,
+            step_number=position.step_number,
+            step_count=position.step_count,
+        )
 
     with EngineRun(build, heartbeat) as run:
         try:
             outcome = run.run()
         except SoftTimeLimitExceeded:
             run.stop("time limit reached")
-            build_fail(build_id=build_id, error=TIME_LIMIT_ERROR)
+            build_fail(build_id=build_id, error=TIME_LIMIT_ERROR, step=SiteFailure.TIME_LIMIT)
             return "failed", TIME_LIMIT_ERROR
         except Exception as error:  # the build must end in a final state whatever happened
             logger.exception("build %s crashed", build_id)
-            build_fail(build_id=build_id, error=f"Internal error while running the build: {error}")
+            build_fail(
+                build_id=build_id,
+                error=f"Internal error while running the build: {error}",
+                step=SiteFailure.INTERNAL,
+            )
             raise
         return outcome_apply(run, outcome), outcome.message
 

@@ -25,7 +25,14 @@ from builds.personalise import (
     artifact_personalised,
     device_system_ini,
 )
-from builds.progress import build_estimate
+from builds.presenting import (
+    build_failure,
+    build_progress,
+    build_rows,
+    fix_link,
+    newer_revision,
+    usual_duration,
+)
 from builds.services import (
     BuildQueueUnavailableError,
     BuildRefusedError,
@@ -56,7 +63,7 @@ def build_list(request: HttpRequest) -> HttpResponse:
     if profile:
         builds = builds.filter(profile__slug=profile)
     context = {
-        "builds": builds[:200],
+        "rows": build_rows(builds[:200]),
         "states": Build.State.choices,
         "state": state,
         "blueprint": blueprint,
@@ -84,10 +91,15 @@ def _visible_build(request: HttpRequest, build_id: int) -> Build:
 def build_detail(request: HttpRequest, build_id: int) -> HttpResponse:
     build = _visible_build(request, build_id)
     source = build.cache_hit_of
+    failure = build_failure(build)
     context = {
         "build": build,
         "artifacts": build.artifact_source.artifacts.all(),
-        "estimate": build_estimate(build),
+        "progress": build_progress(build),
+        "usual": usual_duration(build) if build.state == Build.State.QUEUED else "",
+        "failure": failure,
+        "fix": fix_link(failure, build, request.user),
+        "newer_revision": newer_revision(build),
         # A queued build no host can take fails after GENPACK_UNCLAIMED_BUILD_SECONDS: say so.
         "host_problem": build_host_problem(build.profile)
         if build.state == Build.State.QUEUED

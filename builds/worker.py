@@ -36,8 +36,19 @@ from image_builder.secrets import mask_secrets, secret_values
 logger = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent
 
-# (phase, progress) → False once the build is no longer running (cancelled).
-Heartbeat = Callable[[str, float], bool]
+
+@dataclass(frozen=True)
+class Position:
+    """Where a run is: the engine's step `step_number` of `step_count`, named `phase`."""
+
+    phase: str
+    progress: float
+    step_number: int = 0
+    step_count: int = 0
+
+
+# Position → False once the build is no longer running (cancelled).
+Heartbeat = Callable[[Position], bool]
 
 
 @dataclass(frozen=True)
@@ -89,6 +100,11 @@ def _produced_files(event: dict) -> list[ProducedFile]:
     return [ProducedFile(**item) for item in items]
 
 
+def _count(value: object) -> int:
+    """A step number from an event, 0 when it is not a sensible one."""
+    return value if isinstance(value, int) and 0 <= value < 1000 else 0
+
+
 def _pump(stream, lines: queue.Queue) -> None:
     for line in stream:
         lines.put(line)
@@ -124,6 +140,7 @@ class EngineRun:
         self.log = BuildLog(paths.build_log_path(build.pk), self.secrets)
         self.process: subprocess.Popen | None = None
         self.phase, self.progress = "starting", 0.0
+        self.step_number, self.step_count = 0, 0
         self.result: list[ProducedFile] | None = None
         self.error: dict | None = None
 
@@ -180,19 +197,28 @@ class EngineRun:
                 line = ""
             if line is None:
                 return True
+            step_before = self.step_number
             if line:
                 self._on_event(parse_event(line))
-            if time.monotonic() - last_beat >= settings.GENPACK_HEARTBEAT_SECONDS:
+            # A new step is told at once: the build page shows it within one poll.
+            due = time.monotonic() - last_beat >= settings.GENPACK_HEARTBEAT_SECONDS
+            if due or self.step_number != step_before:
                 last_beat = time.monotonic()
-                if not self.heartbeat(self.phase, self.progress):
+                if not self.heartbeat(self.position):
                     return False
+
+    @property
+    def position(self) -> Position:
+        return Position(self.phase, self.progress, self.step_number, self.step_count)
 
     def _on_event(self, event: dict) -> None:
         kind = event["type"]
         if kind == "log":
             self.log.write(event.get("line", ""))
         elif kind == "step":
-            self.phase = event.get("name", "")
+            self.phase = str(event.get("name", ""))
+            self.step_number = _count(event.get("index"))
+            self.step_count = _count(event.get("total"))
             self.log.write(f"== step {event.get('index')}/{event.get('total')}: {self.phase}")
         elif kind == "progress":
             self.progress = float(event.get("fraction", self.progress))

@@ -8,24 +8,11 @@ import signal
 import tempfile
 from pathlib import Path
 
-from .errors import BuildError, SpecError
+from .errors import BuildError, SpecError, is_transient
 from .options import DEFAULT_CACHE_DIR, EngineOptions
 from .pipeline import build
 from .report import ConsoleReporter
 from .spec import BuildSpec
-
-# Words in a failed step's output that mean the mirror could not be reached: worth a retry,
-# unlike a package that does not exist or a unit that fails.
-TRANSIENT_MARKERS = (
-    "Temporary failure resolving",
-    "Could not resolve",
-    "Could not connect",
-    "Connection refused",
-    "Connection timed out",
-    "Network is unreachable",
-    "503  Service Unavailable",
-    "Hash Sum mismatch",
-)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -46,10 +33,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="print JSON event lines for a worker (see events.py) instead of a console display",
     )
     return parser.parse_args(argv)
-
-
-def _is_transient(error: BuildError) -> bool:
-    return any(marker in error.message for marker in TRANSIENT_MARKERS)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
             system_ini=ini,
         )
     except BuildError as error:
-        _fail(args, reporter, error.step, error.message, transient=_is_transient(error))
+        _fail(args, reporter, error.step, error.message, transient=is_transient(error.message))
         return 1
     except KeyboardInterrupt:
         _fail(args, reporter, "cancelled", "the build was stopped")

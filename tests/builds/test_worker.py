@@ -6,8 +6,9 @@ import pytest
 
 from builds.models import Build
 from builds.tasks import claimed_build_run
-from builds.worker import EngineRun
+from builds.worker import EngineRun, Position
 from tests.factories import BuildFactory
+from tests.fake_engine import STEPS as FAKE_STEPS
 
 pytestmark = pytest.mark.usefixtures("data_dirs", "build_host")
 
@@ -19,7 +20,7 @@ def test_a_failed_run_is_returned_with_its_step_and_the_row_left_to_the_task(
     monkeypatch.setenv("FAKE_ENGINE_FAIL", "customize")
     build = BuildFactory(profile=kvm, state=Build.State.RUNNING)
 
-    with EngineRun(build, heartbeat=lambda phase, progress: True) as run:
+    with EngineRun(build, heartbeat=lambda position: True) as run:
         outcome = run.run()
 
     assert (outcome.state, outcome.step) == ("failed", "customize")
@@ -36,3 +37,31 @@ def test_produced_files_are_published_by_the_task(kvm, settings) -> None:
     build.refresh_from_db()
     assert state == "succeeded" == build.state
     assert build.artifacts.exists()
+
+
+def test_the_engine_step_and_its_number_reach_the_heartbeat_at_each_step(kvm, settings) -> None:
+    settings.GENPACK_ENGINE_MODULE = "tests.fake_engine"
+    settings.GENPACK_HEARTBEAT_SECONDS = 3600  # only a new step makes it beat
+    build = BuildFactory(profile=kvm, state=Build.State.RUNNING)
+    seen: list[Position] = []
+
+    with EngineRun(build, heartbeat=lambda position: seen.append(position) or True) as run:
+        assert run.run().state == "produced"
+
+    total = len(FAKE_STEPS)
+    assert [(p.phase, p.step_number, p.step_count) for p in seen if p.step_number] == [
+        (name, number, total) for number, name in enumerate(FAKE_STEPS, 1)
+    ]
+
+
+def test_a_failed_engine_step_is_recorded_on_the_build(kvm, settings, monkeypatch) -> None:
+    settings.GENPACK_ENGINE_MODULE = "tests.fake_engine"
+    monkeypatch.setenv("FAKE_ENGINE_FAIL", "customize")
+    build = BuildFactory(profile=kvm, state=Build.State.RUNNING)
+
+    state, _ = claimed_build_run(build.pk)
+
+    build.refresh_from_db()
+    assert state == "failed" == build.state
+    assert build.failed_step == "customize"
+    assert (build.phase, build.step_number, build.step_count) == ("customize", 2, len(FAKE_STEPS))
