@@ -21,13 +21,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from blueprints.buildspec import buildspec_for, unit_name
+from blueprints.checks import DEBIAN_PACKAGE, GENTOO_ATOM
 from blueprints.errors import BlueprintSourceError
 from blueprints.json5_io import line_of_item, line_of_key
 from hardware_profiles.models import HardwareProfile
 from image_builder.customize import DEVICE_UNITS, ENGINE_SERVICES, UNIT_DIRS, unit_file_names
 from image_builder.errors import SpecError
 from image_builder.rootfs import engine_packages
-from image_builder.spec import BuildSpec
+from image_builder.spec import UNIT_RE, BuildSpec
 from package_index.checks import (
     package_index_missing,
     package_index_outdated,
@@ -41,6 +42,7 @@ from package_index.checks import (
 # The unit types Contents is read for (package_index.mirror.UNIT_LINE); others are not known.
 CHECKED_UNIT_SUFFIXES = (".service", ".socket", ".timer")
 LOADING = "package list loading…"
+KERNEL_REMOVED = "cannot be removed"  # blueprints.buildspec: "-<kernel package>"
 
 
 @dataclass(frozen=True)
@@ -74,19 +76,51 @@ class TargetCheck:
         return self.problems[0].message + (f" (and {more} more)" if more else "")
 
 
-def _written_services(data: dict[str, Any]) -> dict[str, str]:
-    """Unit name → the entry as the blueprint writes it (e.g. "ssh" for ssh.service)."""
+def _layers(data: dict[str, Any]) -> list[dict[str, Any]]:
     layers = [data]
     for group in ("arch", "variants"):
         if isinstance(data.get(group), dict):
             layers += [layer for layer in data[group].values() if isinstance(layer, dict)]
-    written: dict[str, str] = {}
-    for layer in layers:
-        services = layer.get("services")
-        for entry in services if isinstance(services, list) else []:
-            if isinstance(entry, str):
-                written.setdefault(unit_name(entry), entry)
-    return written
+    return layers
+
+
+def _written(data: dict[str, Any], key: str) -> list[str]:
+    """The text entries of list `key` in every layer, in the order they are written."""
+    entries: list[str] = []
+    for layer in _layers(data):
+        value = layer.get(key)
+        entries += [e for e in value if isinstance(e, str)] if isinstance(value, list) else []
+    return list(dict.fromkeys(entries))
+
+
+def _sanitised(data: dict[str, Any]) -> dict[str, Any]:
+    """`data` without the package and service names the blueprint checks refuse already (they
+    are named there), so the rest can still be checked against the index in the same go."""
+
+    def keep(layer: dict[str, Any]) -> dict[str, Any]:
+        layer = dict(layer)
+        for key in ("packages", "buildtime_packages", "services"):
+            if isinstance(layer.get(key), list):
+                valid = _valid_service if key == "services" else _valid_package
+                layer[key] = [e for e in layer[key] if isinstance(e, str) and valid(e)]
+        return layer
+
+    cleaned = keep(data)
+    for group in ("arch", "variants"):
+        if isinstance(data.get(group), dict):
+            cleaned[group] = {
+                name: keep(layer) if isinstance(layer, dict) else layer
+                for name, layer in data[group].items()
+            }
+    return cleaned
+
+
+def _valid_package(name: str) -> bool:
+    return bool(DEBIAN_PACKAGE.match(name)) and not GENTOO_ATOM.match(name)
+
+
+def _valid_service(name: str) -> bool:
+    return bool(UNIT_RE.match(unit_name(name).lstrip("-")))
 
 
 def _file_units(spec: BuildSpec) -> set[str]:
@@ -105,14 +139,17 @@ def _made_by_commands(spec: BuildSpec, unit: str) -> bool:
     return any(re.search(rf"(?<![\w-]){re.escape(stem)}(?![\w-])", c) for c in spec.setup_commands)
 
 
-def _package_problems(spec: BuildSpec, profile: HardwareProfile) -> tuple[list[Problem], set[str]]:
+def _package_problems(
+    spec: BuildSpec, profile: HardwareProfile, written: list[str]
+) -> tuple[list[Problem], set[str]]:
     where = f"Debian {profile.suite} for {profile.arch}"
     names = [*spec.packages, *spec.buildtime_packages]
+    names.sort(key=lambda name: written.index(name) if name in written else len(written))
     unknown = packages_unknown(
         names=names, suite=profile.suite, arches=[profile.arch], components=profile.components
     ).get(profile.arch, [])
     problems = []
-    for name in unknown:
+    for name in (name for name in names if name in unknown):
         guess = package_name_suggestion(
             name=name, suite=profile.suite, arch=profile.arch, components=profile.components
         )
@@ -180,18 +217,21 @@ def target_content_check(data: dict[str, Any], profile: HardwareProfile) -> Targ
         check.loading.append(LOADING)
         return check
     try:
-        spec = buildspec_for(data, profile)
+        spec = buildspec_for(_sanitised(data), profile)
     except SpecError as error:
-        check.problems.append(Problem("packages", "", f"{str(error)[:1].upper()}{str(error)[1:]}."))
-        return check
+        if KERNEL_REMOVED in str(error):  # the one merge problem only the target shows
+            check.problems.append(Problem("packages", profile.kernel_package, f"The {error}."))
+        return check  # otherwise a shape the blueprint checks name already
     except (TypeError, ValueError, AttributeError, KeyError):
-        return check  # a shape the blueprint checks name already
-    problems, unknown = _package_problems(spec, profile)
+        return check
+    written = [*_written(data, "packages"), *_written(data, "buildtime_packages")]
+    problems, unknown = _package_problems(spec, profile, written)
     check.problems += problems
     if package_index_outdated(**index):
         check.loading.append(f"{LOADING} (services are checked once it is read again)")
     else:
-        check.problems += _service_problems(spec, profile, _written_services(data), unknown)
+        services = {unit_name(entry): entry for entry in reversed(_written(data, "services"))}
+        check.problems += _service_problems(spec, profile, services, unknown)
     return check
 
 
