@@ -117,10 +117,12 @@ def package_index_outdated(
 def packages_installed(
     *, names: Iterable[str], suite: str, arch: str, components: Iterable[str]
 ) -> set[str]:
-    """`names` and everything they depend on, as apt would install it (first alternatives,
-    no recommends); names the index does not have are kept as they are."""
+    """What an image of `names` holds, as mmdebstrap's minbase variant and apt install it:
+    the Essential packages and apt, `names`, and everything they depend on (first
+    alternatives, no recommends); names the index does not have are kept as they are."""
     index = packages_of(suite=suite, arches=[arch], components=list(components))
-    installed = set(names)
+    essential = index.filter(essential=True).values_list("name", flat=True)
+    installed = {*names, *essential, "apt"}
     frontier = set(installed)
     for _ in range(MAX_DEPENDENCY_LEVELS):
         if not frontier:

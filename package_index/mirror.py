@@ -40,6 +40,7 @@ PACKAGE_FIELDS = frozenset(
         "Provides",
         "Depends",
         "Pre-Depends",
+        "Essential",
     }
 )
 

@@ -29,6 +29,7 @@ class Package(models.Model):
     depends = models.JSONField(
         default=list, blank=True, help_text="Pre-Depends and Depends, first alternatives."
     )
+    essential = models.BooleanField(default=False, help_text="Essential: yes (always installed).")
 
     class Meta:
         ordering = ["name"]

@@ -40,7 +40,7 @@ INSERT_BATCH = 2000
 # (suite, component, arch)
 IndexKey = tuple[str, str, str]
 # What an index row holds; an index loaded by an older format is read again at its next update
-# (format 2 added `depends`).
+# (format 2 added `depends` and `essential`).
 INDEX_FORMAT = 2
 
 
@@ -85,6 +85,7 @@ def _package_rows(
             section=stanza.get("Section", ""),
             provides=provides_parse(stanza.get("Provides", "")),
             depends=depends_parse(stanza.get("Pre-Depends", ""), stanza.get("Depends", "")),
+            essential=stanza.get("Essential", "") == "yes",
         )
 
 

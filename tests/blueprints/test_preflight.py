@@ -147,6 +147,38 @@ def test_services_section_refuses_a_unit_no_package_provides_at_the_field(
     assert _latest(blueprint) == 1
 
 
+def test_packages_section_suggests_the_name_meant_at_the_field(
+    product_manager: Client, index: str
+) -> None:
+    blueprint = BlueprintFactory(name="kiosk")
+
+    response = section_post(product_manager, blueprint, "packages", {"name": "pyhton3"})
+
+    page = html.unescape(response.content.decode())
+    field = page.split('id="id_package_name"', 1)[0].rsplit("<form", 1)[1]
+    assert "“pyhton3” is not a package of Debian bookworm for amd64. Did you mean “python3”?" in (
+        field
+    )
+    assert _latest(blueprint) == 1
+
+
+def test_a_unit_a_setup_command_may_write_is_not_refused_on_a_guess(index: str) -> None:
+    blueprint = BlueprintFactory(name="kiosk")
+
+    revision = blueprint_update(
+        blueprint=blueprint,
+        changes={
+            "setup_commands": ["printf '[Service]\\n' > /etc/systemd/system/sensor.service"],
+            "services": ["sensor"],
+        },
+        message="setup",
+        author=None,
+        based_on=1,
+    )
+
+    assert revision.number == 2
+
+
 def test_a_unit_of_a_package_not_chosen_names_the_package_to_add(
     product_manager: Client, index: str
 ) -> None:
