@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from appliance.system_ini import KNOWN_KEYS, AppSetting, validate_values
 from blueprints.buildspec import unit_name, user_entry
-from blueprints.json5_io import BlueprintSourceError, json5_load, line_of_key
+from blueprints.errors import BlueprintProblemsError
+from blueprints.json5_io import BlueprintSourceError, json5_load, line_of_item, line_of_key
 from blueprints.secrets import placeholders_refuse
 from image_builder.errors import SpecError
 from image_builder.spec import UNIT_RE, BuildSpec
@@ -95,6 +98,32 @@ def _fail(message: str, source: str, key: str) -> BlueprintSourceError:
     return BlueprintSourceError(message, line=line_of_key(source, key))
 
 
+class Problems:
+    """Problems collected across independent checks, raised together at the end."""
+
+    def __init__(self) -> None:
+        self.errors: list[BlueprintSourceError] = []
+
+    @contextmanager
+    def check(self) -> Iterator[None]:
+        try:
+            yield
+        except BlueprintSourceError as error:
+            self.add(error)
+
+    def add(self, error: BlueprintSourceError) -> None:
+        if isinstance(error, BlueprintProblemsError):
+            self.errors.extend(error.errors)
+        elif str(error) not in map(str, self.errors):
+            self.errors.append(error)
+
+    def raise_any(self) -> None:
+        if len(self.errors) == 1:
+            raise self.errors[0]
+        if self.errors:
+            raise BlueprintProblemsError(self.errors)
+
+
 def _check_string_list(layer: dict[str, Any], key: str, source: str) -> None:
     value = layer.get(key)
     if value is None:
@@ -106,37 +135,45 @@ def _check_string_list(layer: dict[str, Any], key: str, source: str) -> None:
 
 
 def _check_packages(layer: dict[str, Any], source: str) -> None:
+    problems = Problems()
     for key in ("packages", "buildtime_packages"):
         for name in layer.get(key) or []:
-            if GENTOO_ATOM.match(name):
-                atom = name.lstrip("<>=~!").split(":")[0]
-                atom = re.sub(r"-[0-9].*$", "", atom)
-                guess = GENTOO_TO_DEBIAN.get(atom)
-                hint = f" — perhaps “{guess}”" if guess else ""
-                raise _fail(
-                    f"“{name}” is a Gentoo package atom; genpack-site builds from Debian "
-                    f"packages, so use a Debian package name{hint}.",
-                    source,
-                    key,
-                )
-            if not DEBIAN_PACKAGE.match(name):
-                raise _fail(
-                    f"“{name}” in {key} is not a valid Debian package name "
-                    "(lower-case letters, digits, + - and . only).",
-                    source,
-                    key,
-                )
+            with problems.check():
+                _check_package(key, name, source)
+    problems.raise_any()
+
+
+def _check_package(key: str, name: str, source: str) -> None:
+    if GENTOO_ATOM.match(name):
+        atom = name.lstrip("<>=~!").split(":")[0]
+        atom = re.sub(r"-[0-9].*$", "", atom)
+        guess = GENTOO_TO_DEBIAN.get(atom)
+        hint = f" — perhaps “{guess}”" if guess else ""
+        raise BlueprintSourceError(
+            f"“{name}” is a Gentoo package atom; genpack-site builds from Debian "
+            f"packages, so use a Debian package name{hint}.",
+            line=line_of_item(source, key, name),
+        )
+    if not DEBIAN_PACKAGE.match(name):
+        raise BlueprintSourceError(
+            f"“{name}” in {key} is not a valid Debian package name "
+            "(lower-case letters, digits, + - and . only).",
+            line=line_of_item(source, key, name),
+        )
 
 
 def _check_services(layer: dict[str, Any], source: str) -> None:
+    problems = Problems()
     for service in layer.get("services") or []:
         if not UNIT_RE.match(unit_name(service).lstrip("-")):
-            raise _fail(
-                f"“{service}” is not a systemd unit name (e.g. ssh.service, backup.timer, "
-                "getty@tty1.service).",
-                source,
-                "services",
+            problems.add(
+                BlueprintSourceError(
+                    f"“{service}” is not a systemd unit name (e.g. ssh.service, backup.timer, "
+                    "getty@tty1.service).",
+                    line=line_of_item(source, "services", service),
+                )
             )
+    problems.raise_any()
 
 
 def _check_shapes(layer: dict[str, Any], source: str) -> None:
@@ -176,14 +213,26 @@ def _guess_key(message: str) -> str:
 def _check_layer(layer: Any, source: str, where: str) -> None:
     if not isinstance(layer, dict):
         raise _fail(f"“{where}” entries must be objects like {{packages: [...]}}.", source, where)
+    problems = Problems()
     for key in layer:
         if key not in LAYER_FIELDS:
-            raise _fail(f"“{key}” cannot be set inside “{where}”.", source, key)
+            problems.add(_fail(f"“{key}” cannot be set inside “{where}”.", source, key))
+    lists_ok = True
     for key in ("packages", "buildtime_packages", "services", "setup_commands"):
-        _check_string_list(layer, key, source)
-    _check_packages(layer, source)
-    _check_services(layer, source)
-    _check_shapes(layer, source)
+        with problems.check():
+            try:
+                _check_string_list(layer, key, source)
+            except BlueprintSourceError:
+                lists_ok = False
+                raise
+    if lists_ok:  # the names are checked once they are text
+        with problems.check():
+            _check_packages(layer, source)
+        with problems.check():
+            _check_services(layer, source)
+    with problems.check():
+        _check_shapes(layer, source)
+    problems.raise_any()
 
 
 def _check_system_ini(data: dict[str, Any], source: str) -> None:
@@ -235,8 +284,13 @@ def build_host_code(data: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any
     return {where: found for where, found in layers.items() if found}
 
 
-def blueprint_check(data: Any, *, source: str = "") -> list[str]:
-    """Raise BlueprintSourceError for the first problem; return warnings for ignored fields."""
+MoreChecks = Callable[[dict[str, Any]], list[BlueprintSourceError]]
+
+
+def blueprint_check(data: Any, *, source: str = "", more: MoreChecks | None = None) -> list[str]:
+    """Raise BlueprintSourceError for the problems, all of them at once where they are
+    independent (BlueprintProblemsError); return warnings for ignored fields. `more` adds
+    checks that need the database (blueprints.preflight), run on the same data."""
     from blueprints.limits import data_limits_check
 
     if not isinstance(data, dict):
@@ -245,6 +299,7 @@ def blueprint_check(data: Any, *, source: str = "") -> list[str]:
     # First: a placeholder would otherwise fail later as "not a crypt hash" or pass as a key.
     placeholders_refuse(data, source)
     warnings = []
+    problems = Problems()
     for key in data:
         if not isinstance(key, str):
             raise BlueprintSourceError("Field names must be text.")
@@ -254,38 +309,52 @@ def blueprint_check(data: Any, *, source: str = "") -> list[str]:
                 "no meaning for Debian builds; it is kept but ignored."
             )
         elif key not in KNOWN_FIELDS:
-            raise _fail(
-                f"Unknown field “{key}”. Known fields: {', '.join(sorted(KNOWN_FIELDS))}.",
-                source,
-                key,
+            problems.add(
+                _fail(
+                    f"Unknown field “{key}”. Known fields: {', '.join(sorted(KNOWN_FIELDS))}.",
+                    source,
+                    key,
+                )
             )
     name = data.get("name")
     if not isinstance(name, str) or not NAME_PATTERN.match(name):
-        raise _fail(
-            "“name” is required: lower-case letters, digits and hyphens, at most 63 characters.",
-            source,
-            "name",
+        problems.add(
+            _fail(
+                "“name” is required: lower-case letters, digits and hyphens, at most 63 "
+                "characters.",
+                source,
+                "name",
+            )
         )
     for key in ("description", "version"):
         if key in data and not isinstance(data[key], str):
-            raise _fail(f"“{key}” must be text.", source, key)
+            problems.add(_fail(f"“{key}” must be text.", source, key))
     if data.get("compression", "xz") not in COMPRESSIONS:
-        raise _fail(
-            f"“compression” must be one of {', '.join(COMPRESSIONS)}.", source, "compression"
+        problems.add(
+            _fail(f"“compression” must be one of {', '.join(COMPRESSIONS)}.", source, "compression")
         )
-    _check_string_list(data, "targets", source)
-    _check_layer({k: v for k, v in data.items() if k in LAYER_FIELDS}, source, "blueprint")
+    with problems.check():
+        _check_string_list(data, "targets", source)
+    with problems.check():
+        _check_layer({k: v for k, v in data.items() if k in LAYER_FIELDS}, source, "blueprint")
     for group in ("arch", "variants"):
         layers = data.get(group)
         if layers is None:
             continue
         if not isinstance(layers, dict):
-            raise _fail(
-                f"“{group}” must be an object: {{name: {{packages: [...]}}}}.", source, group
+            problems.add(
+                _fail(f"“{group}” must be an object: {{name: {{packages: [...]}}}}.", source, group)
             )
+            continue
         for layer in layers.values():
-            _check_layer(layer, source, group)
-    _check_system_ini(data, source)
+            with problems.check():
+                _check_layer(layer, source, group)
+    with problems.check():
+        _check_system_ini(data, source)
+    if more is not None:
+        for error in more(data):
+            problems.add(error)
+    problems.raise_any()
     return warnings
 
 
@@ -295,8 +364,8 @@ class ParsedBlueprint:
     warnings: list[str] = field(default_factory=list)
 
 
-def blueprint_parse(source: str) -> ParsedBlueprint:
+def blueprint_parse(source: str, *, more: MoreChecks | None = None) -> ParsedBlueprint:
     """Parse and check blueprint JSON5. Raises BlueprintSourceError; returns data + warnings."""
     data = json5_load(source)
-    warnings = blueprint_check(data, source=source)
+    warnings = blueprint_check(data, source=source, more=more)
     return ParsedBlueprint(data=data, warnings=warnings)

@@ -15,7 +15,7 @@ from django.utils.datastructures import MultiValueDict
 
 from blueprints import editor_forms as ef
 from blueprints.buildspec import unit_name
-from blueprints.package_lookup import package_summary, packages_check, services_suggested_for
+from blueprints.package_lookup import package_summary, services_suggested_for
 from blueprints.passwords import password_crypt_hash
 from blueprints.secrets import settings_masked
 from blueprints.system_ini_form import SystemIniForm
@@ -68,6 +68,8 @@ class Section:
     title = ""
     help = ""
     permission = ""  # extra permission needed beyond changing blueprints
+    # The field beside which pre-flight problems of a save are shown ("" = top of the section).
+    problems_field = ""
 
     def context(
         self, data: dict[str, Any], targets: list[HardwareProfile], bound: Bound | None = None
@@ -108,6 +110,7 @@ class BasicsSection(Section):
 
 class TargetsSection(Section):
     name, title = "targets", "Targets"
+    problems_field = "targets"
     help = "The boards and machines this appliance is built for."
 
     def context(self, data: Data, targets: Targets, bound: Bound | None = None) -> Data:
@@ -142,6 +145,7 @@ def _list_action(
 
 class PackagesSection(Section):
     name, title = "packages", "Packages"
+    problems_field = "name"
     help = (
         "Debian packages installed in the image. Type to search the Debian archive; each board "
         "adds its own kernel and firmware too."
@@ -175,17 +179,14 @@ class PackagesSection(Section):
                     packages.remove(entry)
                 verb = "Left out" if toggle == "exclude" else "Put back"
                 return Change({"packages": packages}, f"{verb} the board's package {name}")
-        name = None
-        if post.get("remove") is None:
-            name = _valid(ef.PackageForm(post))["name"]
-            problem = packages_check(names=[name], targets=targets)
-            if problem:
-                raise ValidationError({"name": [problem]})
+        # Whether each target has the package is the pre-flight's to say, on save.
+        name = None if post.get("remove") is not None else _valid(ef.PackageForm(post))["name"]
         return _list_action(data, "packages", post, name, "package")
 
 
 class ServicesSection(Section):
     name, title = "services", "Services"
+    problems_field = "name"
     help = "Programs started at boot (systemd units), e.g. ssh, nginx, or backup.timer."
 
     def context(self, data: Data, targets: Targets, bound: Bound | None = None) -> Data:

@@ -12,3 +12,24 @@ class BlueprintSourceError(ValueError):
         self.column = column
         where = f"line {line}: " if line else ""
         super().__init__(f"{where}{message}")
+
+
+class BlueprintProblemsError(BlueprintSourceError):
+    """Several problems found at once, each with its own line: shown together, so a person
+    fixes them all in one go rather than one per save."""
+
+    def __init__(self, errors: list[BlueprintSourceError]):
+        self.errors = errors
+        first = errors[0]
+        super().__init__(first.message, line=first.line, column=first.column)
+        self.args = ("\n".join(str(error) for error in errors),)
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
+def error_messages(error: BlueprintSourceError, *, lines: bool = True) -> list[str]:
+    """Each problem of `error` as one message, "line N: " first where known and `lines`
+    (a form shows its field, not the text it was written into)."""
+    errors = error.errors if isinstance(error, BlueprintProblemsError) else [error]
+    return [str(each) if lines else each.message for each in errors]

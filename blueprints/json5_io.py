@@ -42,6 +42,20 @@ def line_of_key(source: str, key: str) -> int | None:
     return source.count("\n", 0, match.start()) + 1 if match else None
 
 
+def line_of_item(source: str, key: str, item: str) -> int | None:
+    """The line of the text `item` in a list under `key` (a package in `packages: [...]`), or
+    of the key itself when the item cannot be found; the first after the key wins."""
+    if not source:
+        return None
+    key_line = line_of_key(source, key)
+    start = 0
+    for _ in range((key_line or 1) - 1):
+        start = source.index("\n", start) + 1
+    quoted = re.compile(rf"""(["']){re.escape(item)}\1""")
+    match = quoted.search(source, start) or quoted.search(source)
+    return source.count("\n", 0, match.start()) + 1 if match else key_line
+
+
 # --- Parsing -------------------------------------------------------------------------------
 # The json5 library is the reference for JSON5 and words the errors people know, but it parses
 # about 0.1 MiB per second of CPU (a legal 1 MiB blueprint: 9 s). pyjson5, a C (Cython) parser,

@@ -8,10 +8,17 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 
-from blueprints.checks import NAME_PATTERN, blueprint_check, blueprint_parse, build_host_code
+from blueprints.checks import (
+    NAME_PATTERN,
+    MoreChecks,
+    blueprint_check,
+    blueprint_parse,
+    build_host_code,
+)
 from blueprints.json5_io import BlueprintSourceError, blueprint_dump, storable_check
 from blueprints.limits import revision_limits_check
 from blueprints.models import Blueprint, BlueprintRevision
+from blueprints.preflight import revision_problems
 from blueprints.secrets import source_with_secrets
 from hardware_profiles.models import HardwareProfile
 
@@ -50,6 +57,11 @@ def build_host_code_check(
             "Nothing was saved: leave setup_commands and build_files as they are, or ask an "
             "admin to make this change."
         )
+
+
+def _preflight(source: str, before: dict[str, Any] | None) -> MoreChecks:
+    """Pre-flight as part of the checks, so its problems come with the others, all at once."""
+    return lambda data: revision_problems(data, source=source, before=before)
 
 
 def _targets(data: dict[str, Any]) -> list[HardwareProfile]:
@@ -138,10 +150,9 @@ def blueprint_create(
     data: dict[str, Any] = {"name": name, "description": description, "version": "1.0"}
     data["targets"] = [profile.slug for profile in targets or []]
     data["packages"] = []
-    blueprint_check(data)
-    return _create(
-        name=name, source=blueprint_dump(data), data=data, message="Created", author=author
-    )
+    source = blueprint_dump(data)
+    blueprint_check(data, source=source, more=_preflight(source, None))
+    return _create(name=name, source=source, data=data, message="Created", author=author)
 
 
 @transaction.atomic
@@ -160,7 +171,7 @@ def blueprint_revise(
     locked = _locked_latest(blueprint, based_on)
     stored = locked.latest_revision.data if locked.latest_revision else {}
     source = source_with_secrets(source, stored)
-    parsed = blueprint_parse(source)
+    parsed = blueprint_parse(source, more=_preflight(source, stored))
     return _revision_add(
         blueprint=locked, source=source, data=parsed.data, message=message, author=author
     )
@@ -183,10 +194,9 @@ def blueprint_update(
             data.pop(key, None)
         else:
             data[key] = value
-    blueprint_check(data)
-    return _revision_add(
-        blueprint=locked, source=blueprint_dump(data), data=data, message=message, author=author
-    )
+    source = blueprint_dump(data)
+    blueprint_check(data, source=source, more=_preflight(source, locked.latest_revision.data))
+    return _revision_add(blueprint=locked, source=source, data=data, message=message, author=author)
 
 
 def blueprint_import(
@@ -197,7 +207,8 @@ def blueprint_import(
     The text is stored exactly as given (comments included) unless it is renamed.
     Returns the blueprint and the warnings about ignored genpack-only fields.
     """
-    parsed = blueprint_parse(source)
+    # Pre-flight does not read the name: the lines it names are those of the text as given.
+    parsed = blueprint_parse(source, more=_preflight(source, None))
     data = parsed.data
     if name and name != data["name"]:
         data = {**data, "name": name}
@@ -216,7 +227,10 @@ def blueprint_restore(
     """Make an old revision the latest again (as a new revision; history is kept)."""
     locked = _locked_latest(blueprint, based_on)
     old = locked.revisions.get(number=number)
-    blueprint_check(old.data, source=old.source)  # today's rules, e.g. protected file paths
+    # Today's rules, e.g. protected file paths, and today's package index.
+    blueprint_check(
+        old.data, source=old.source, more=_preflight(old.source, locked.latest_revision.data)
+    )
     return _revision_add(
         blueprint=locked,
         source=old.source,

@@ -13,10 +13,12 @@ from django_htmx.http import trigger_client_event
 
 from blueprints.diff import revision_diff
 from blueprints.editor import SECTIONS, Bound
+from blueprints.errors import error_messages
 from blueprints.forms import BlueprintCreateForm, BlueprintImportForm, BlueprintSourceForm
 from blueprints.json5_io import BlueprintSourceError
 from blueprints.models import Blueprint, BlueprintRevision
 from blueprints.package_lookup import package_search_for
+from blueprints.preflight import preflight_summary
 from blueprints.secrets import export_source, ini_masked, source_masked
 from blueprints.services import (
     BlueprintConflictError,
@@ -83,7 +85,8 @@ def blueprint_detail(request: HttpRequest, name: str) -> HttpResponse:
     revisions = blueprint.revisions.select_related("author")[:10]
     revision = blueprint.latest_revision
     targets = list(revision.targets.all()) if revision else []
-    problems = target_problems(targets)
+    data = revision.data if revision else {}
+    preflight = preflight_summary(data, targets, target_problems(targets))
     return render(
         request,
         "blueprints/detail.html",
@@ -91,8 +94,9 @@ def blueprint_detail(request: HttpRequest, name: str) -> HttpResponse:
             "blueprint": blueprint,
             "revision": revision,
             "revisions": revisions,
-            "targets": [(profile, problems.get(profile.pk)) for profile in targets],
-            "any_buildable": len(problems) < len(targets),
+            "targets": [(check.profile, check.reason) for check in preflight],
+            "preflight": preflight,
+            "any_buildable": any(check.ready for check in preflight),
             "source": source_masked(revision.source, revision.data) if revision else "",
         },
     )
@@ -197,11 +201,13 @@ def blueprint_section(request: HttpRequest, name: str, section_name: str) -> Htt
             based_on=based_on,
         )
     except (ValidationError, BlueprintSourceError, BlueprintConflictError, ValueError) as error:
-        errors = (
-            error.message_dict
-            if isinstance(error, ValidationError) and hasattr(error, "error_dict")
-            else {"__all__": [_message(error)]}
-        )
+        if isinstance(error, BlueprintSourceError):
+            # Lines of the text the section wrote mean nothing here; the field does.
+            errors = {section.problems_field or "__all__": error_messages(error, lines=False)}
+        elif isinstance(error, ValidationError) and hasattr(error, "error_dict"):
+            errors = error.message_dict
+        else:
+            errors = {"__all__": [_message(error)]}
         bound = Bound(request.POST, request.FILES, errors)
         if not request.htmx:
             return _editor_page(request, blueprint, failed_section=section.name, bound=bound)
@@ -288,8 +294,10 @@ def blueprint_source_edit(request: HttpRequest, name: str) -> HttpResponse:
                 based_on=form.cleaned_data["based_on"],
                 author=request.user,
             )
-        except (BlueprintSourceError, BlueprintConflictError) as error:
-            form.add_error("source" if isinstance(error, BlueprintSourceError) else None, error)
+        except BlueprintSourceError as error:
+            form.add_error("source", error_messages(error))  # every problem, with its line
+        except BlueprintConflictError as error:
+            form.add_error(None, str(error))
         else:
             messages.success(request, f"Saved as revision {revision.number}.")
             return redirect("blueprints:detail", name=blueprint.name)
@@ -386,7 +394,7 @@ def blueprint_import_view(request: HttpRequest) -> HttpResponse:
                 name=form.cleaned_data["name"] or None,
             )
         except BlueprintSourceError as error:
-            form.add_error(None, str(error))
+            form.add_error(None, error_messages(error))  # every problem, with its line
         else:
             for warning in warnings:
                 messages.warning(request, warning)

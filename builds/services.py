@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from blueprints.buildspec import buildspec_for
 from blueprints.models import BlueprintRevision
+from blueprints.preflight import build_blockers
 from builds import paths
 from builds.hosts import (
     arch_last_seen,
@@ -219,8 +220,9 @@ def build_enqueue(
       and profile marked as a cache hit, finished at once, sharing its artifacts (unless
       `bypass_cache`: rebuild with the latest packages);
     - the same spec already queued or running → that build is returned (joined).
-    Raises BuildRefusedError (guards; BuildQueueUnavailableError when the broker cannot be
-    reached, the new row then failed) and SpecError (the blueprint cannot be built).
+    Raises BuildRefusedError (pre-flight and guards; BuildQueueUnavailableError when the
+    broker cannot be reached, the new row then failed) and SpecError (the blueprint cannot
+    be built).
     """
     _check_makeable(profile)
     spec = buildspec_for(revision.data, profile)
@@ -230,6 +232,11 @@ def build_enqueue(
         return active
     if not bypass_cache and (reused := _cache_hit(revision, profile, spec, requested_by)):
         return reused
+    # Pre-flight: a build that would fail at the packages or services step is never queued.
+    if blockers := build_blockers(revision.data, profile):
+        raise BuildRefusedError(
+            f"{' '.join(blockers)} The build was not queued: fix this in the blueprint first."
+        )
     _check_guards(profile)
     try:
         with transaction.atomic():

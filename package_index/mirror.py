@@ -30,7 +30,18 @@ UNIT_LINE = re.compile(
     rb"(?:usr/)?lib/systemd/system/([^/\s]+\.(?:service|socket|timer))[ \t]+(\S+)[ \t]*"
 )
 PACKAGE_FIELDS = frozenset(
-    {"Package", "Version", "Installed-Size", "Size", "Section", "Description", "Provides"}
+    {
+        "Package",
+        "Version",
+        "Installed-Size",
+        "Size",
+        "Section",
+        "Description",
+        "Provides",
+        "Depends",
+        "Pre-Depends",
+        "Essential",
+    }
 )
 
 
@@ -164,6 +175,18 @@ def provides_parse(value: str) -> list[str]:
     """`foo (= 1.0), bar:any, baz` → ["bar", "baz", "foo"]."""
     names = {item.split("(")[0].strip().split(":")[0] for item in value.split(",")}
     return sorted(name for name in names if name)
+
+
+def depends_parse(*values: str) -> list[str]:
+    """`a (>= 1) | b, c:any` → ["a", "c"]: of each alternative the first, the one apt installs
+    when none is there yet (recommends are not installed in images)."""
+    names = set()
+    for value in values:
+        for item in value.split(","):
+            first = item.split("|")[0].split("(")[0].split("[")[0].strip().split(":")[0]
+            if first:
+                names.add(first)
+    return sorted(names)
 
 
 def contents_units(blocks: Iterable[bytes]) -> dict[str, set[str]]:

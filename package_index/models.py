@@ -26,6 +26,10 @@ class Package(models.Model):
     section = models.CharField(max_length=100, blank=True)
     provides = models.JSONField(default=list, blank=True, help_text="Virtual package names.")
     units = models.JSONField(default=list, blank=True, help_text="systemd units it ships.")
+    depends = models.JSONField(
+        default=list, blank=True, help_text="Pre-Depends and Depends, first alternatives."
+    )
+    essential = models.BooleanField(default=False, help_text="Essential: yes (always installed).")
 
     class Meta:
         ordering = ["name"]
@@ -59,6 +63,9 @@ class PackageIndexState(models.Model):
     etag = models.CharField(max_length=200, blank=True, help_text="ETag of the Release file.")
     source_sha256 = models.CharField(
         max_length=64, blank=True, help_text="Digest of the index files read; same → no reload."
+    )
+    index_format = models.PositiveSmallIntegerField(
+        default=1, help_text="What the rows hold (store.INDEX_FORMAT); older → read again."
     )
 
     class Meta:

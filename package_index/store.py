@@ -23,6 +23,7 @@ from package_index.mirror import (
     PackageIndexError,
     Release,
     contents_units,
+    depends_parse,
     first_listed,
     provides_parse,
     release_fetch,
@@ -38,6 +39,9 @@ INSERT_BATCH = 2000
 
 # (suite, component, arch)
 IndexKey = tuple[str, str, str]
+# What an index row holds; an index loaded by an older format is read again at its next update
+# (format 2 added `depends` and `essential`).
+INDEX_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,8 @@ def _package_rows(
             size=_int(stanza.get("Size")),
             section=stanza.get("Section", ""),
             provides=provides_parse(stanza.get("Provides", "")),
+            depends=depends_parse(stanza.get("Pre-Depends", ""), stanza.get("Depends", "")),
+            essential=stanza.get("Essential", "") == "yes",
         )
 
 
@@ -118,7 +124,12 @@ def package_index_update(
     started = time.monotonic()
     mirror = mirror.rstrip("/")
     state = PackageIndexState.objects.filter(suite=suite, component=component, arch=arch).first()
-    known = state is not None and state.mirror == mirror and not force
+    known = (
+        state is not None
+        and state.mirror == mirror
+        and state.index_format == INDEX_FORMAT
+        and not force
+    )
     release = release_fetch(mirror=mirror, suite=suite, etag=state.etag if known else "")
     if release is None:
         return IndexCounts(suite, component, arch, packages=state.package_count, unchanged=True)
@@ -174,6 +185,7 @@ def _state_record(
             "valid_until": release.valid_until,
             "etag": release.etag,
             "source_sha256": source_sha256,
+            "index_format": INDEX_FORMAT,
         },
     )
 

@@ -6,10 +6,15 @@ import pytest
 
 from package_index.checks import (
     package_index_missing,
+    package_name_suggestion,
+    packages_installed,
     packages_size,
     packages_unknown,
     services_suggested,
+    unit_shippers,
+    units_shipped,
 )
+from package_index.models import Package
 from package_index.store import package_index_update
 from tests.package_index.conftest import BOTH, SUITE
 
@@ -48,3 +53,34 @@ def test_services_suggested_from_chosen_packages_without_templates(loaded: str) 
     )
 
     assert suggested == ["ssh.service", "ssh.socket", "unattended-upgrades.service"]
+
+
+def test_an_image_holds_the_names_their_dependencies_and_the_essential_set(loaded: str) -> None:
+    Package.objects.create(
+        suite=SUITE, component="main", arch="amd64", name="bash", version="5.2", essential=True
+    )
+
+    installed = packages_installed(
+        names=["openssh-server", "nonsense"], suite=SUITE, arch="amd64", components=["main"]
+    )
+
+    # Depends and Pre-Depends, first alternatives only ("debconf (>= 0.5) | debconf-2.0").
+    assert {"openssh-server", "openssh-client", "adduser", "debconf", "bash", "apt"} <= installed
+    assert "debconf-2.0" not in installed and "xauth" not in installed  # xauth: a recommend
+    assert "nonsense" in installed
+
+
+def test_units_and_the_packages_that_ship_them(loaded: str) -> None:
+    amd64 = {"suite": SUITE, "arch": "amd64", "components": ["main"]}
+
+    assert {"ssh.service", "ssh.socket"} <= units_shipped(packages=["openssh-server"], **amd64)
+    assert unit_shippers(unit="exim4.service", **amd64) == ["exim4-daemon-light"]
+    assert unit_shippers(unit="frobnicator.service", **amd64) == []
+
+
+def test_a_mistyped_name_gets_the_closest_package(loaded: str) -> None:
+    amd64 = {"suite": SUITE, "arch": "amd64", "components": ["main"]}
+
+    assert package_name_suggestion(name="opensh-server", **amd64) == "openssh-server"
+    assert package_name_suggestion(name="vim-tinny", **amd64) == "vim-tiny"
+    assert package_name_suggestion(name="notapkg-xyz", **amd64) is None

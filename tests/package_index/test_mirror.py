@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from package_index.mirror import contents_units, provides_parse, release_parse
+from package_index.mirror import contents_units, depends_parse, provides_parse, release_parse
 from tests.harness import DEBIAN_DATA as DATA
 
 
@@ -25,3 +25,11 @@ def test_contents_units_survive_any_block_boundary() -> None:
         # Blocks always end at a line end (see _verified_blocks): split like that.
         head_end = text.rfind(b"\n", 0, cut) + 1
         assert contents_units([text[:head_end], text[head_end:]]) == expected
+
+
+def test_depends_keep_the_first_alternative_without_versions_or_arch_qualifiers() -> None:
+    assert depends_parse("libc6 (>= 2.34)", "debconf (>= 0.5) | debconf-2.0, python3:any, ") == [
+        "debconf",
+        "libc6",
+        "python3",
+    ]
