@@ -25,7 +25,12 @@ FORBIDDEN = {
     # People and roles know Django's users and groups, and nothing of the image factory.
     "accounts": ("blueprints", "builds", "hardware_profiles", "package_index"),
 }
-ALLOWED_BACK_EDGES = {("blueprints.views", "builds.selectors")}
+ALLOWED_BACK_EDGES = {
+    ("blueprints.views", "builds.selectors"),
+    # The profile pages check package names against the index a profile builds from, and
+    # count the blueprints a change affects: read-only questions, answered in blueprints.
+    ("hardware_profiles.views", "blueprints.profile_checks"),
+}
 
 
 def _module_name(path: Path) -> str:
