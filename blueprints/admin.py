@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.http import HttpRequest
 
 from blueprints.models import Blueprint, BlueprintRevision
 
@@ -11,8 +12,11 @@ class RevisionInline(admin.TabularInline):
     can_delete = False
     show_change_link = True
 
-    def has_add_permission(self, request, obj=None):
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False  # revisions are written by the editor only, never by hand
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
 
 
 @admin.register(Blueprint)
@@ -22,10 +26,22 @@ class BlueprintAdmin(admin.ModelAdmin):
     readonly_fields = ["latest_revision"]
     inlines = [RevisionInline]
 
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # a blueprint starts with its first revision: made in the site's editor
+
 
 @admin.register(BlueprintRevision)
 class BlueprintRevisionAdmin(admin.ModelAdmin):
+    """Immutable: a changed blueprint is a new revision, written by the editor; builds and
+    the blueprint's history point at every one, so none is added, changed or deleted here."""
+
     list_display = ["blueprint", "number", "message", "author", "created_at"]
 
-    def has_change_permission(self, request, obj=None):
-        return False  # immutable: a changed blueprint is a new revision
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False

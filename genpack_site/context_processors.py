@@ -10,6 +10,7 @@ NAVIGATION = [
     ("Blueprints", "blueprints:list", "blueprints.view_blueprint"),
     ("Builds", "builds:list", "builds.view_build"),
     ("Hardware profiles", "hardware_profiles:list", "hardware_profiles.view_hardwareprofile"),
+    ("People", "accounts:people", "auth.view_user"),
 ]
 
 

@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "package_index",
     "blueprints",
     "builds",
+    "accounts",
 ]
 
 MIDDLEWARE = [

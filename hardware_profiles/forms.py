@@ -1,9 +1,24 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
 from django import forms
 
 from hardware_profiles.models import HardwareProfile
 from image_builder.boot import combination_problem
+
+
+@dataclass(frozen=True)
+class PackagesVerdict:
+    """What the package index says of a profile's package names (blueprints.profile_checks)."""
+
+    problems: dict[str, str] = field(default_factory=dict)  # form field → message
+    not_loaded: list[str] = field(default_factory=list)  # package lists not loaded: unchecked
+
+
+PackagesCheck = Callable[[HardwareProfile], PackagesVerdict]
 
 
 class WordListField(forms.CharField):
@@ -65,6 +80,19 @@ class HardwareProfileForm(forms.ModelForm):
         ]
         widgets = {"description": forms.Textarea(attrs={"rows": 3})}
 
+    def __init__(
+        self, *args: Any, packages_check: PackagesCheck | None = None, **kwargs: Any
+    ) -> None:
+        """`packages_check`, when given, checks the package names against the package index
+        (the site's pages pass it; Django's admin, for emergencies, does without)."""
+        super().__init__(*args, **kwargs)
+        self.packages_check = packages_check
+        self.packages_not_loaded: list[str] = []
+        if self.instance.pk:
+            # File names, download links and builds use the slug: it stays what it was.
+            self.fields["slug"].disabled = True
+            self.fields["slug"].help_text = "Fixed once the profile exists: file names use it."
+
     def clean_components(self) -> list[str]:
         components = self.cleaned_data["components"]
         if "main" not in components:
@@ -81,7 +109,23 @@ class HardwareProfileForm(forms.ModelForm):
         problem = combination_problem(arch, boot, table)
         if problem:
             self.add_error(_field_at_fault(arch, boot), f"The builder cannot make this: {problem}.")
+        self._packages_check(cleaned)
         return cleaned
+
+    def _packages_check(self, cleaned: dict[str, Any]) -> None:
+        needed = ("arch", "suite", "components", "kernel_package")
+        if self.packages_check is None or not all(cleaned.get(name) for name in needed):
+            return
+        candidate = HardwareProfile(
+            **{
+                name: cleaned.get(name) or []
+                for name in (*needed, "firmware_packages", "wifi_packages", "extra_packages")
+            }
+        )
+        verdict = self.packages_check(candidate)
+        for name, message in verdict.problems.items():
+            self.add_error(name, message)
+        self.packages_not_loaded = verdict.not_loaded
 
 
 def _field_at_fault(arch: str, boot: str) -> str:

@@ -22,11 +22,13 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
+from accounts.services import person_create
 from blueprints.models import Blueprint, BlueprintRevision
 from blueprints.services import blueprint_create, blueprint_revise
 from builds import paths
 from builds.models import Artifact, Build
 from builds.services import build_enqueue
+from genpack_site.roles import FIELD_TECHNICIAN, PRODUCT_MANAGER
 from hardware_profiles.models import HardwareProfile
 from tests.images import small_disk_image
 
@@ -60,6 +62,7 @@ class World:
     released: Build
     unreleased: Build
     profile: HardwareProfile
+    person: Any = None  # someone for the people pages to change
 
 
 @dataclass
@@ -107,6 +110,17 @@ def _bp(suffix: str = "") -> Callable[[World], str]:
 
 def _build(suffix: str = "", which: str = "released") -> Callable[[World], str]:
     return lambda world: f"/builds/{getattr(world, which).pk}/{suffix}"
+
+
+def _person(suffix: str = "") -> Callable[[World], str]:
+    return lambda world: f"/people/{world.person.pk}/{suffix}"
+
+
+PEOPLE_READ = roles(product_manager=403)
+PEOPLE_WRITE = roles(product_manager=403, admin=302)
+PEOPLE_POST_ONLY = roles(product_manager=403, admin=405)
+EVERYONE = roles(anonymous=200, outsider=200, technician=200)
+SIGNED_IN = roles(outsider=200, technician=200)
 
 
 CASES = [
@@ -337,6 +351,56 @@ CASES = [
         post=roles(product_manager=403, admin=200),
         data=lambda w: {"name": "Renamed"},
     ),
+    Case("accounts:people", lambda w: "/people/", get=PEOPLE_READ, post=PEOPLE_POST_ONLY),
+    Case(
+        "accounts:new",
+        lambda w: "/people/new/",
+        get=PEOPLE_READ,
+        post=PEOPLE_WRITE,
+        data=lambda w: {"username": "fresh-person", "role": FIELD_TECHNICIAN},
+    ),
+    Case("accounts:detail", _person(), get=PEOPLE_READ, post=PEOPLE_POST_ONLY),
+    Case(
+        "accounts:role",
+        _person("role/"),
+        get=PEOPLE_POST_ONLY,
+        post=PEOPLE_WRITE,
+        data=lambda w: {"role": FIELD_TECHNICIAN},
+    ),
+    Case("accounts:deactivate", _person("deactivate/"), get=PEOPLE_POST_ONLY, post=PEOPLE_WRITE),
+    Case("accounts:reactivate", _person("reactivate/"), get=PEOPLE_POST_ONLY, post=PEOPLE_WRITE),
+    Case(
+        "accounts:password_link",
+        _person("password-link/"),
+        get=PEOPLE_POST_ONLY,
+        post=PEOPLE_WRITE,
+    ),
+    Case(
+        "password_change",
+        lambda w: "/accounts/password/",
+        get=SIGNED_IN,
+        post=SIGNED_IN,  # a wrong old password: the form again
+        data=lambda w: {"old_password": "wrong", "new_password1": "x", "new_password2": "x"},
+    ),
+    Case(
+        "password_change_done",
+        lambda w: "/accounts/password/done/",
+        get=SIGNED_IN,
+        post=roles(outsider=405, technician=405, product_manager=405, admin=405),
+    ),
+    Case(
+        "password_reset_confirm",
+        lambda w: "/accounts/set-password/MQ/not-a-token/",
+        get=EVERYONE,  # "this link no longer works"
+        post=EVERYONE,
+        data=lambda w: {"new_password1": "x", "new_password2": "x"},
+    ),
+    Case(
+        "password_reset_complete",
+        lambda w: "/accounts/set-password/done/",
+        get=EVERYONE,
+        post=roles(anonymous=405, outsider=405, technician=405, product_manager=405, admin=405),
+    ),
     Case(
         "admin:index",
         lambda w: "/admin/",
@@ -423,7 +487,8 @@ def world(seeded: None, disk_image: tuple[Path, str]) -> World:
     released = _published(profile, blueprint, disk_image)
     pc = HardwareProfile.objects.get(slug="pc-x86_64")
     unreleased = build_enqueue(revision=blueprint.latest_revision, profile=pc, requested_by=None)
-    return World(blueprint, released, unreleased, profile)
+    person = person_create(username="victor", role=PRODUCT_MANAGER)
+    return World(blueprint, released, unreleased, profile, person)
 
 
 def _snapshot() -> dict[str, Any]:
@@ -435,8 +500,11 @@ def _snapshot() -> dict[str, Any]:
         "artifacts": list(Artifact.objects.order_by("pk").values_list("pk", "path", "sha256")),
         "profiles": list(HardwareProfile.objects.order_by("pk").values()),
         "users": list(
-            get_user_model().objects.order_by("pk").values_list("pk", "is_active", "password")
+            get_user_model()
+            .objects.order_by("pk")
+            .values_list("pk", "is_active", "password", "is_staff", "is_superuser")
         ),
+        "roles": sorted(get_user_model().groups.through.objects.values_list("user", "group")),
     }
 
 
