@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST, require_safe
 
 from blueprints.models import Blueprint
 from builds import paths
+from builds.download_choices import download_choices
 from builds.downloads import ArtifactFileMissing, artifact_response
 from builds.forms import DeviceSystemIniForm
 from builds.hosts import build_host_problem, unclaimed_minutes
@@ -84,9 +85,11 @@ def _visible_build(request: HttpRequest, build_id: int) -> Build:
 def build_detail(request: HttpRequest, build_id: int) -> HttpResponse:
     build = _visible_build(request, build_id)
     source = build.cache_hit_of
+    artifacts = list(build.artifact_source.artifacts.all())
     context = {
         "build": build,
-        "artifacts": build.artifact_source.artifacts.all(),
+        "artifacts": artifacts,
+        "downloads": download_choices(build.profile, artifacts),
         "estimate": build_estimate(build),
         # A queued build no host can take fails after GENPACK_UNCLAIMED_BUILD_SECONDS: say so.
         "host_problem": build_host_problem(build.profile)
