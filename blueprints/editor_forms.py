@@ -149,6 +149,12 @@ class GroupForm(forms.Form):
         return name
 
 
+def typed_text_lf(text: str) -> str:
+    """Text typed in a browser with the line endings the person meant: LF (CRLF or a lone CR,
+    as a textarea may send them, become LF)."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
 class FileForm(forms.Form):
     # Product managers' files may not replace the accounts or the appliance's own code, nor be
     # setuid/setgid; build files (setup-commands permission, see BuildFileForm) may.
@@ -166,9 +172,12 @@ class FileForm(forms.Form):
         required=False,
         strip=False,
         widget=forms.Textarea(attrs={"rows": 8, "spellcheck": "false", "class": "code"}),
+        help_text="Saved with Unix line endings (LF), as programs and scripts in the image expect.",
     )
     upload = forms.FileField(
-        required=False, help_text=f"Or upload a file (up to {size_text(MAX_FILE_BYTES)})."
+        required=False,
+        help_text=f"Or upload a file (up to {size_text(MAX_FILE_BYTES)}); it is kept byte for "
+        "byte, line endings included.",
     )
 
     def clean_path(self) -> str:
@@ -187,6 +196,11 @@ class FileForm(forms.Form):
                 "to the appliance's own programs and units, and cannot be replaced."
             )
         return path
+
+    def clean_content(self) -> str:
+        # Browsers send a textarea's line breaks as CRLF whatever the person typed (HTML's
+        # form submission rule); in the image a CR breaks scripts ("/bin/sh^M") and config.
+        return typed_text_lf(self.cleaned_data["content"])
 
     def clean_mode(self) -> str:
         mode = self.cleaned_data["mode"].zfill(4)

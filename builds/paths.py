@@ -36,3 +36,8 @@ def personal_dir() -> Path:
 def personal_slots_dir() -> Path:
     """Lock files limiting how many personalised copies exist at once."""
     return artifacts_root() / "personal-slots"
+
+
+def personal_checksums_dir() -> Path:
+    """The SHA-256 of each personalised download, written once it has been sent whole."""
+    return artifacts_root() / "personal-checksums"

@@ -4,11 +4,20 @@ Per-device data never enters a build or its cache key (ARCHITECTURE.md); it is w
 the copy's FAT partition with mtools in a fraction of a second, then streamed and deleted.
 Guarded: at most GENPACK_MAX_PERSONALISING copies at once, only with room for one more, and
 retention sweeps copies a crash left behind.
+
+The copy differs from the published image (its system.ini), so the published checksums do not
+fit it. Hashing it before sending would read the whole image once more before the first byte
+goes out; instead the bytes are hashed as they stream, and once the last one has been sent the
+SHA-256 is written as a checksum file (`sha256sum -c` format) that the download page fetches
+and shows. A download the client broke off leaves none.
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
+import os
+import re
 import shutil
 import time
 import uuid
@@ -78,12 +87,45 @@ def _check_space(source: Path) -> None:
         )
 
 
+# The page makes one token per download (static/js/personal-checksum.js) to find its checksum.
+CHECKSUM_TOKEN = re.compile(r"[0-9a-f]{32}")
+# Long enough for a slow download to be checked the next day; retention removes older ones.
+PERSONAL_CHECKSUM_MAX_AGE = timedelta(days=1)
+
+
+def personal_copy_name(artifact: Artifact, hostname: str = "") -> str:
+    """The downloaded file's name: the image's, with the device's hostname in it."""
+    name = Path(artifact.path).name
+    return name.replace(".img", f"-{hostname}.img") if hostname else name
+
+
+def personal_checksum_path(*, user_id: int, build_id: int, token: str) -> Path | None:
+    """Where the SHA-256 of one person's personalised download of a build is written; None for
+    a token the page did not make (it names a file)."""
+    if not CHECKSUM_TOKEN.fullmatch(token):
+        return None
+    return paths.personal_checksums_dir() / f"{build_id}-{user_id}-{token}.sha256"
+
+
+def personal_checksum_read(path: Path) -> str | None:
+    """The checksum line ("<sha256>  <file name>"), or None while the download is not sent."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+
+
 class PersonalCopy:
     """A private copy being streamed: iterate it once; closing (Django closes the response
-    even when the client leaves early) deletes the file and frees its slot."""
+    even when the client leaves early) deletes the file and frees its slot. Sent whole, its
+    SHA-256 is written to `checksum_path` (when given) as `<sha256>  <name>`."""
 
-    def __init__(self, path: Path, slot: BinaryIO) -> None:
+    def __init__(
+        self, path: Path, slot: BinaryIO, *, name: str, checksum_path: Path | None = None
+    ) -> None:
         self.path = path
+        self.name = name
+        self.checksum_path = checksum_path
         self._slot = slot
         self._handle: BinaryIO | None = None
 
@@ -93,11 +135,22 @@ class PersonalCopy:
 
     def __iter__(self) -> Iterator[bytes]:
         self._handle = self.path.open("rb")
+        digest = hashlib.sha256()
         try:
             while chunk := self._handle.read(CHUNK):
+                digest.update(chunk)
                 yield chunk
+            self._checksum_write(digest.hexdigest())
         finally:
             self.close()
+
+    def _checksum_write(self, sha256: str) -> None:
+        if self.checksum_path is None:
+            return
+        self.checksum_path.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.checksum_path.with_suffix(".partial")
+        partial.write_text(f"{sha256}  {self.name}\n", encoding="utf-8")
+        os.replace(partial, self.checksum_path)  # the page never reads half a line
 
     def close(self) -> None:
         if self._handle is not None:
@@ -106,12 +159,18 @@ class PersonalCopy:
         self._slot.close()  # releases the flock
 
 
-def artifact_personalised(*, artifact: Artifact, system_ini: str) -> PersonalCopy:
-    """A private copy of `artifact` (a raw disk image) with `system_ini` written into it.
+def artifact_personalised(
+    *, artifact: Artifact, system_ini: str, name: str, checksum_path: Path | None = None
+) -> PersonalCopy:
+    """A private copy of `artifact` (a raw disk image) with `system_ini` written into it, to be
+    sent as `name`; its SHA-256 goes to `checksum_path` once it has been sent whole (an older
+    checksum there, of an earlier download, is removed first).
 
     Raises ArtifactFileMissing, PersonaliseRefusedError (busy, no space), or the image tools'
     errors; no copy is left behind on any of them.
     """
+    if checksum_path is not None:
+        checksum_path.unlink(missing_ok=True)
     source = artifact_file(artifact)
     if not source.is_file():
         raise ArtifactFileMissing(f"{source.name} is no longer on disk.")
@@ -127,7 +186,7 @@ def artifact_personalised(*, artifact: Artifact, system_ini: str) -> PersonalCop
         target.unlink(missing_ok=True)
         slot.close()
         raise
-    return PersonalCopy(target, slot)
+    return PersonalCopy(target, slot, name=name, checksum_path=checksum_path)
 
 
 def personal_copies_sweep(max_age: timedelta = PERSONAL_COPY_MAX_AGE) -> int:
@@ -145,4 +204,21 @@ def personal_copies_sweep(max_age: timedelta = PERSONAL_COPY_MAX_AGE) -> int:
                 removed += 1
         except FileNotFoundError:
             pass  # finished and deleted meanwhile
+    return removed
+
+
+def personal_checksums_sweep(max_age: timedelta = PERSONAL_CHECKSUM_MAX_AGE) -> int:
+    """Remove the checksums of personalised downloads older than `max_age`; returns how many."""
+    directory = paths.personal_checksums_dir()
+    if not directory.exists():
+        return 0
+    cutoff = time.time() - max_age.total_seconds()
+    removed = 0
+    for checksum in directory.iterdir():
+        try:
+            if checksum.stat().st_mtime < cutoff:
+                checksum.unlink()
+                removed += 1
+        except FileNotFoundError:
+            pass
     return removed

@@ -18,7 +18,7 @@ from django.db import transaction
 
 from builds import paths
 from builds.models import Artifact, Build
-from builds.personalise import personal_copies_sweep
+from builds.personalise import personal_checksums_sweep, personal_copies_sweep
 
 
 def _kept_build_ids() -> set[int]:
@@ -71,4 +71,5 @@ def builds_retention() -> dict[str, int]:
         "builds_expired": deleted,
         "dirs_cleaned": cleaned,
         "personal_copies_removed": personal_copies_sweep(),
+        "personal_checksums_removed": personal_checksums_sweep(),
     }

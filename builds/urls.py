@@ -12,5 +12,10 @@ urlpatterns = [
     path("<int:build_id>/rebuild/", views.build_rebuild_view, name="rebuild"),
     path("<int:build_id>/download/<slug:kind>/", views.artifact_download, name="download"),
     path("<int:build_id>/personalise/", views.build_personalise, name="personalise"),
+    path(
+        "<int:build_id>/personalise/<slug:token>.sha256",
+        views.build_personal_checksum,
+        name="personal_checksum",
+    ),
     path("start/<slug:name>/", views.build_start, name="start"),
 ]

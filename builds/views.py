@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 import logging
+import secrets
 import subprocess
-from pathlib import Path
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST, require_safe
 
 from blueprints.models import Blueprint
 from builds import paths
+from builds.download_choices import download_choices
 from builds.downloads import ArtifactFileMissing, artifact_response
 from builds.forms import DeviceSystemIniForm
 from builds.hosts import build_host_problem, unclaimed_minutes
@@ -24,6 +25,9 @@ from builds.personalise import (
     PersonaliseRefusedError,
     artifact_personalised,
     device_system_ini,
+    personal_checksum_path,
+    personal_checksum_read,
+    personal_copy_name,
 )
 from builds.presenting import (
     build_failure,
@@ -92,9 +96,11 @@ def build_detail(request: HttpRequest, build_id: int) -> HttpResponse:
     build = _visible_build(request, build_id)
     source = build.cache_hit_of
     failure = build_failure(build)
+    artifacts = list(build.artifact_source.artifacts.all())
     context = {
         "build": build,
-        "artifacts": build.artifact_source.artifacts.all(),
+        "artifacts": artifacts,
+        "downloads": download_choices(build.profile, artifacts),
         "progress": build_progress(build),
         "usual": usual_duration(build) if build.state == Build.State.QUEUED else "",
         "failure": failure,
@@ -220,9 +226,18 @@ def build_personalise(request: HttpRequest, build_id: int) -> HttpResponseBase:
     form = DeviceSystemIniForm(request.POST or None, has_wifi=has_wifi, defaults=defaults)
     if request.method == "POST" and form.is_valid():
         values = form.device_values(form.cleaned_data)
+        name = personal_copy_name(artifact, str(values.get("hostname") or ""))
+        checksum_path = personal_checksum_path(
+            user_id=request.user.pk,
+            build_id=build.pk,
+            token=request.POST.get("download_token", ""),
+        )
         try:
             copy = artifact_personalised(
-                artifact=artifact, system_ini=device_system_ini(build, values)
+                artifact=artifact,
+                system_ini=device_system_ini(build, values),
+                name=name,
+                checksum_path=checksum_path,
             )
         except ArtifactFileMissing as missing:
             return _file_missing(request, build, str(missing))
@@ -233,16 +248,40 @@ def build_personalise(request: HttpRequest, build_id: int) -> HttpResponseBase:
             logger.exception("personalising build %s failed", build.pk)
             messages.error(request, "The image could not be prepared; please try again.")
             return redirect("builds:detail", build_id=build.pk)
-        name = Path(artifact.path).name
-        if values.get("hostname"):
-            name = name.replace(".img", f"-{values['hostname']}.img")
         response = StreamingHttpResponse(copy, content_type="application/octet-stream")
         response["Content-Length"] = str(copy.size)
         response["Content-Disposition"] = content_disposition_header(True, name)
         return response
-    return render(
-        request, "builds/personalise.html", {"build": build, "form": form, "has_wifi": has_wifi}
+    context = {
+        "build": build,
+        "form": form,
+        "has_wifi": has_wifi,
+        "download_token": secrets.token_hex(16),
+    }
+    return render(request, "builds/personalise.html", context)
+
+
+@permission_required("builds.download_artifact", raise_exception=True)
+@csp_override({"default-src": [CSP.NONE], "sandbox": True})
+@require_safe
+def build_personal_checksum(request: HttpRequest, build_id: int, token: str) -> HttpResponse:
+    """The SHA-256 of this person's personalised download `token`, as a checksum file; 404
+    until the whole image has been sent."""
+    build = _visible_build(request, build_id)
+    path = personal_checksum_path(user_id=request.user.pk, build_id=build.pk, token=token)
+    line = personal_checksum_read(path) if path else None
+    if line is None:
+        return HttpResponse(
+            "Not there yet: the checksum is written once the whole image has been sent.\n",
+            status=404,
+            content_type="text/plain; charset=utf-8",
+        )
+    response = HttpResponse(line, content_type="text/plain; charset=utf-8")
+    response["Content-Disposition"] = content_disposition_header(
+        False, line.split("  ", 1)[-1].strip() + ".sha256"
     )
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 @permission_required("builds.download_artifact", raise_exception=True)

@@ -6,6 +6,7 @@ import html
 import json
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from blueprints.json5_io import blueprint_dump
@@ -196,6 +197,38 @@ def test_files_refuse_paths_under_proc(product_manager, kiosk) -> None:
     assert _latest(kiosk)["files"] == [
         {"path": "/etc/kiosk/url", "mode": "0644", "owner": "root", "content": "https://shop\n"}
     ]
+
+
+def test_a_file_typed_in_the_form_is_stored_with_lf(product_manager, kiosk) -> None:
+    """Browsers send every line break of a textarea as CRLF; the script must not get a CR."""
+    typed = {"path": "/usr/local/bin/hello", "mode": "0755", "owner": "root"}
+    section_post(product_manager, kiosk, "files", {**typed, "content": "#!/bin/sh\r\necho hi\r\n"})
+    assert _latest(kiosk)["files"] == [{**typed, "content": "#!/bin/sh\necho hi\n"}]
+
+
+def test_an_uploaded_file_keeps_its_crlf_byte_for_byte(product_manager, kiosk) -> None:
+    windows = b"[share]\r\npath = C:\\data\r\n"
+    upload = SimpleUploadedFile("share.ini", windows, content_type="text/plain")
+    fields = {"path": "/srv/share.ini", "mode": "0644", "owner": "root"}
+    section_post(product_manager, kiosk, "files", {**fields, "upload": upload})
+    (entry,) = _latest(kiosk)["files"]
+    assert entry["content"].encode("utf-8") == windows
+
+
+def test_a_build_file_typed_in_advanced_is_stored_with_lf(admin_client_role, kiosk) -> None:
+    section_post(
+        admin_client_role,
+        kiosk,
+        "advanced",
+        {
+            "form": "build_file",
+            "path": "/usr/local/bin/helper",
+            "mode": "0755",
+            "owner": "root",
+            "content": "#!/bin/sh\r\nexit 0\r\n",
+        },
+    )
+    assert _latest(kiosk)["build_files"][0]["content"] == "#!/bin/sh\nexit 0\n"
 
 
 @pytest.mark.parametrize(

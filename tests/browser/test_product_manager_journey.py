@@ -281,14 +281,18 @@ def build_and_watch(page: Page, base: str, shot: Shot) -> None:
 
     expect(state).to_have_text("Succeeded", timeout=30_000)
     expect(page.get_by_role("heading", name="Downloads")).to_be_visible()
-    downloads = page.locator("#build-status table")
-    expect(downloads.locator("tbody tr")).to_have_count(2)
-    expect(downloads).to_contain_text(re.compile(r"[0-9a-f]{64}"))
+    main_download = page.get_by_test_id("main-download")
+    expect(main_download).to_contain_text(f"Download for {KVM}")
+    checksum = page.locator("#build-status code.hash").first
+    expect(checksum).to_have_attribute("title", re.compile(r"^SHA-256 [0-9a-f]{64}$"))
+    expect(page.get_by_role("button", name=re.compile("^Copy the SHA-256")).first).to_be_visible()
+    page.get_by_text("Other files", exact=True).click()
+    expect(page.locator("#build-status .other-files tbody tr")).to_have_count(1)  # the manifest
     for step in ("rootfs", "customize", "pack"):
         expect(log).to_contain_text(f"fake {step} for {BLUEPRINT}")
     expect(page.get_by_role("progressbar", name="Build progress")).to_have_count(0)
     with page.expect_download() as download_info:
-        downloads.get_by_role("link").first.click()
+        main_download.click()
     assert download_info.value.suggested_filename.endswith(".img")
     # The log polls on its own: it catches up with the end, then stops, with nothing repeated.
     expect(log).to_contain_text("artifacts published")

@@ -119,3 +119,15 @@ def test_personalised_copies_left_by_a_crash_are_swept_after_an_hour() -> None:
     result = builds_retention()
     assert result["personal_copies_removed"] == 1
     assert not stale.exists() and fresh.exists()
+
+
+def test_checksums_of_personalised_downloads_are_swept_after_a_day() -> None:
+    directory = paths.personal_checksums_dir()
+    directory.mkdir(parents=True)
+    old, recent = directory / "1-1-old.sha256", directory / "1-1-recent.sha256"
+    old.write_text("0" * 64 + "  kiosk.img\n")
+    recent.write_text("1" * 64 + "  kiosk.img\n")
+    two_days_ago = time.time() - 2 * 86400
+    os.utime(old, (two_days_ago, two_days_ago))
+    assert builds_retention()["personal_checksums_removed"] == 1
+    assert not old.exists() and recent.exists()

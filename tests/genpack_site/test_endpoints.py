@@ -323,6 +323,12 @@ CASES = [
         data=lambda w: {"hostname": "kiosk-07", "network": "dhcp"},
     ),
     Case(
+        "builds:personal_checksum",
+        _build(f"personalise/{'0' * 32}.sha256"),
+        get=roles(technician=404, product_manager=404, admin=404),  # no such download yet
+        post=BUILD_READ_ONLY_POST,
+    ),
+    Case(
         "builds:start",
         lambda w: f"/builds/start/{w.blueprint.name}/",
         get=roles(product_manager=405, admin=405),

@@ -42,3 +42,10 @@ def test_technicians_see_only_released_succeeded_builds_on_the_home_page(
         name in everything
         for name in ("released-one", "unreleased-one", "cancelled-one", "queued-one")
     )
+
+
+def test_technicians_home_page_links_every_build_it_lists(technician: Client) -> None:
+    released = [_build(f"released-{n}", Build.State.SUCCEEDED, released=True) for n in range(3)]
+    page = technician.get("/").content.decode()
+    for build in released:
+        assert f'href="/builds/{build.pk}/"' in page

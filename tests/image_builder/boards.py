@@ -8,7 +8,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from django.http import QueryDict
+from django.utils.datastructures import MultiValueDict
+
 from blueprints.buildspec import buildspec_for
+from blueprints.editor import SECTIONS
 from hardware_profiles.models import HardwareProfile
 from hardware_profiles.seed import SEED_PROFILES
 from image_builder import BuildSpec
@@ -20,13 +24,27 @@ TEST_AP_PACKAGES = ("hostapd", "dnsmasq-base", "iw")
 BLUEPRINT_KEYS = ("name", "version", "description", "packages", "services", "users")
 
 
+# A script as a browser sends it from the files form's textarea: every line break CRLF.
+TYPED_SCRIPT = {"path": "/usr/local/bin/typed-in-the-form", "mode": "0755", "owner": "root"}
+TYPED_SCRIPT_POSTED = "#!/bin/sh\r\necho typed in the browser\r\n"
+
+
 def minimal_blueprint() -> dict[str, Any]:
-    """The blueprint part of data/minimal.json: openssh-server and a root password."""
+    """The blueprint part of data/minimal.json: openssh-server and a root password, and a
+    script typed in the files form (through the editor's own section, as the web saves it)."""
     spec = json.loads((DATA / "minimal.json").read_text())
     blueprint = {key: spec[key] for key in BLUEPRINT_KEYS if key in spec}
     blueprint["description"] = "openssh-server and a root password, for every board"
     blueprint["services"] = [unit.removesuffix(".service") for unit in blueprint["services"]]
-    return blueprint
+    return {**blueprint, **typed_in_the_files_form(blueprint, TYPED_SCRIPT_POSTED)}
+
+
+def typed_in_the_files_form(blueprint: dict[str, Any], content: str) -> dict[str, Any]:
+    """The `files` the editor's files section stores for TYPED_SCRIPT posted with `content`."""
+    post = QueryDict(mutable=True)
+    post.update({**TYPED_SCRIPT, "content": content})
+    change = SECTIONS["files"].apply(post, MultiValueDict(), blueprint, [])
+    return change.fields
 
 
 def seeded_profile(slug: str) -> HardwareProfile:

@@ -23,7 +23,16 @@ from image_builder.image_tools import (
     write_system_ini,
 )
 
-from .boards import ARM64, KVM, PC, RPI, board_spec, minimal_blueprint
+from .boards import (
+    ARM64,
+    KVM,
+    PC,
+    RPI,
+    TYPED_SCRIPT,
+    TYPED_SCRIPT_POSTED,
+    board_spec,
+    minimal_blueprint,
+)
 from .qemu import Arm64UefiVM, QemuVM, Raspi3VM, sd_card_copy
 from .test_boot import boot_and_login, shell
 
@@ -159,6 +168,16 @@ def test_raspberry_pi_image_boots_on_raspi3b_and_applies_system_ini(
     assert status is not None, "the Pi wrote no system-status.txt"
     assert status["applied"]["hostname"] == "pi-in-the-field"
     assert status["build"] == rpi_build.build_id
+
+
+def test_a_script_typed_in_the_files_form_reaches_the_image_with_lf(
+    minimal_build: BuildResult, tmp_path: Path
+) -> None:
+    """The browser posts the textarea with CRLF; system.img holds the script with LF, so
+    its #! line names /bin/sh, not "/bin/sh\\r"."""
+    assert "\r\n" in TYPED_SCRIPT_POSTED
+    inside = system_img_file(minimal_build, TYPED_SCRIPT["path"].lstrip("/"), tmp_path)
+    assert inside == b"#!/bin/sh\necho typed in the browser\n"
 
 
 # Last in this module, after test_boot.py: each board's build is paid for by its own first test

@@ -13,6 +13,7 @@ class Command(BaseCommand):
         result = builds_retention()
         self.stdout.write(
             f"Removed the files of {result['builds_expired']} old builds, "
-            f"{result['dirs_cleaned']} stale work directories and "
-            f"{result['personal_copies_removed']} leftover personalised copies."
+            f"{result['dirs_cleaned']} stale work directories, "
+            f"{result['personal_copies_removed']} leftover personalised copies and "
+            f"{result['personal_checksums_removed']} old checksums of personalised downloads."
         )
