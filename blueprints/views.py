@@ -26,6 +26,7 @@ from blueprints.services import (
     blueprint_revise,
     blueprint_update,
 )
+from blueprints.summary import blueprint_summary
 from blueprints.system_ini_form import COMMON_LOCALES, SystemIniForm
 
 # The one allowed edge from blueprints to builds (README): read-only selectors.
@@ -94,6 +95,8 @@ def blueprint_detail(request: HttpRequest, name: str) -> HttpResponse:
             "targets": [(profile, problems.get(profile.pk)) for profile in targets],
             "any_buildable": len(problems) < len(targets),
             "source": source_masked(revision.source, revision.data) if revision else "",
+            "summary": blueprint_summary(revision.data if revision else {}, targets),
+            "view": "json5" if request.GET.get("view") == "json5" else "summary",
         },
     )
 
