@@ -140,12 +140,16 @@ def _listed(items: Sequence[str]) -> str:
     return ", ".join(items)
 
 
-def network_facts(values: dict[str, Any], targets: Sequence[HardwareProfile]) -> list[Fact]:
-    """The default system.ini's network settings as sentences a product manager reads."""
+def network_facts(
+    values: dict[str, Any], targets: Sequence[HardwareProfile], *, name: str = ""
+) -> list[Fact]:
+    """The default system.ini's network settings as sentences a product manager reads;
+    `name` is the blueprint's, which the image takes as its host name unless one is set."""
     has_wifi = any(profile.has_wifi for profile in targets)
     # The device's own rules read the values (lists, yes/no...) the way the image will.
     checked = validate_values(values, capabilities=frozenset({"ethernet", "wifi"})).values
-    facts = [Fact("Host name", str(checked.get("hostname") or "the image's name (default)"))]
+    hostname = checked.get("hostname")
+    facts = [Fact("Host name", str(hostname) if hostname else f"{name} (the blueprint's name)")]
     address = checked.get("ip_address")
     interface = checked.get("interface")
     if address:
@@ -264,7 +268,7 @@ def blueprint_summary(data: Data, targets: Sequence[HardwareProfile]) -> Bluepri
         build_files=len(data.get("build_files") or []),
         setup_commands=len(data.get("setup_commands") or []),
         settings=settings_masked(data.get("settings") or []),
-        network=network_facts(ini, targets),
+        network=network_facts(ini, targets, name=str(data.get("name", ""))),
         device=device_facts(ini),
         layers=layers,
     )

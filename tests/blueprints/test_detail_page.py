@@ -91,6 +91,7 @@ def test_a_new_blueprint_is_summarised_as_automatic_network(
     product_manager: Client, kiosk: Blueprint
 ) -> None:
     summary = _text(_panel(product_manager.get("/blueprints/kiosk/").text, "summary"))
+    assert "Host name kiosk (the blueprint's name)" in summary
     assert "Wired network Automatic address from the network (DHCP)" in summary
     assert "DNS servers from DHCP" in summary
     assert "Not set up; a technician can name a network in system.ini" in summary
