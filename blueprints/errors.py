@@ -31,5 +31,8 @@ class BlueprintProblemsError(BlueprintSourceError):
 def error_messages(error: BlueprintSourceError, *, lines: bool = True) -> list[str]:
     """Each problem of `error` as one message, "line N: " first where known and `lines`
     (a form shows its field, not the text it was written into)."""
-    errors = error.errors if isinstance(error, BlueprintProblemsError) else [error]
+    if isinstance(error, BlueprintProblemsError):
+        errors = error.errors
+    else:  # blueprints.problems.BlueprintProblems lists them as `problems`
+        errors = list(getattr(error, "problems", None) or [error])
     return [str(each) if lines else each.message for each in errors]

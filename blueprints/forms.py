@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import base64
+import binascii
 import codecs
 
 from django import forms
@@ -92,6 +94,36 @@ class BlueprintImportForm(forms.Form):
 
     def source_text(self) -> str:
         return self.cleaned_data["source_text"]
+
+
+class BlueprintImportUpdateForm(BlueprintImportForm):
+    """An exported genpack.json5 as the next revision of an existing blueprint."""
+
+    name = None  # the blueprint is the one being updated
+
+
+class BlueprintImportConfirmForm(forms.Form):
+    """The text a person saw the changes of, and the revision they were made against.
+
+    The text travels base64-encoded, so the browser gives it back byte for byte (form
+    submission turns every line end into CRLF)."""
+
+    source_b64 = forms.CharField(widget=forms.HiddenInput)
+    based_on = forms.IntegerField(widget=forms.HiddenInput, min_value=0)
+
+    @staticmethod
+    def encoded(source: str) -> str:
+        return base64.b64encode(source.encode("utf-8")).decode("ascii")
+
+    def clean_source_b64(self) -> str:
+        try:
+            raw = base64.b64decode(self.cleaned_data["source_b64"], validate=True)
+        except (binascii.Error, ValueError):
+            raise forms.ValidationError("The import was damaged; start it again.") from None
+        return upload_text(raw)
+
+    def source_text(self) -> str:
+        return self.cleaned_data["source_b64"]
 
 
 def upload_text(raw: bytes) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -15,10 +16,12 @@ from blueprints.checks import (
     blueprint_parse,
     build_host_code,
 )
-from blueprints.json5_io import BlueprintSourceError, blueprint_dump, storable_check
+from blueprints.diff import FieldDiff, revision_diff
+from blueprints.json5_io import BlueprintSourceError, blueprint_dump, json5_load, storable_check
 from blueprints.limits import revision_limits_check
 from blueprints.models import Blueprint, BlueprintRevision
 from blueprints.preflight import revision_problems
+from blueprints.problems import blueprint_parse_all
 from blueprints.secrets import source_with_secrets
 from hardware_profiles.models import HardwareProfile
 
@@ -208,7 +211,7 @@ def blueprint_import(
     Returns the blueprint and the warnings about ignored genpack-only fields.
     """
     # Pre-flight does not read the name: the lines it names are those of the text as given.
-    parsed = blueprint_parse(source, more=_preflight(source, None))
+    parsed = blueprint_parse_all(source, more=_preflight(source, None))
     data = parsed.data
     if name and name != data["name"]:
         data = {**data, "name": name}
@@ -238,3 +241,93 @@ def blueprint_restore(
         message=f"Restored revision {number}",
         author=author,
     )
+
+
+@dataclass
+class ImportPreview:
+    """What saving an imported genpack.json5 over a blueprint would change; nothing is saved.
+
+    `based_on` is the revision compared against: the save is refused if another revision was
+    saved since. `source` and `data` are what would be stored (secrets kept by placeholders
+    put back, the name set to the blueprint's)."""
+
+    blueprint: Blueprint
+    based_on: int
+    source: str
+    data: dict[str, Any]
+    diffs: list[FieldDiff]
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def unchanged(self) -> bool:
+        latest = self.blueprint.latest_revision
+        return latest is not None and latest.source.strip() == self.source.strip()
+
+
+def _import_preview(
+    blueprint: Blueprint, source: str, author: AbstractBaseUser | None
+) -> ImportPreview:
+    latest = blueprint.latest_revision
+    stored = latest.data if latest else {}
+    # An export made without secrets keeps them by placeholder, as in the JSON5 editor.
+    source = source_with_secrets(source, stored)
+    parsed = blueprint_parse_all(source)  # every problem at once, each with its line
+    data, warnings = parsed.data, list(parsed.warnings)
+    if data["name"] != blueprint.name:
+        warnings.append(
+            f"The file is for “{data['name']}”; it is saved as a new revision of "
+            f"“{blueprint.name}” (the name in the text is changed, its comments are dropped)."
+        )
+        data = {**data, "name": blueprint.name}
+        blueprint_check(data)
+        source = blueprint_dump(data)
+    build_host_code_check(author=author, before=stored, after=data)
+    _targets(data)  # an unknown target is refused now, not at the save
+    return ImportPreview(
+        blueprint=blueprint,
+        based_on=latest.number if latest else 0,
+        source=source,
+        data=data,
+        diffs=revision_diff(stored, data),
+        warnings=warnings,
+    )
+
+
+def blueprint_import_preview(
+    *, blueprint: Blueprint, source: str, author: AbstractBaseUser | None
+) -> ImportPreview:
+    """Check genpack.json5 `source` as the next revision of `blueprint` and say what would
+    change. Raises BlueprintSourceError (BlueprintProblems: every problem with its line)."""
+    blueprint.refresh_from_db()
+    return _import_preview(blueprint, source, author)
+
+
+@transaction.atomic
+def blueprint_import_update(
+    *, blueprint: Blueprint, source: str, author: AbstractBaseUser | None, based_on: int
+) -> BlueprintRevision:
+    """Save imported `source` as a new revision of `blueprint`, after the person saw the
+    preview made from revision `based_on`; BlueprintConflictError if one was saved since."""
+    locked = _locked_latest(blueprint, based_on)
+    preview = _import_preview(locked, source, author)
+    return _revision_add(
+        blueprint=locked,
+        source=preview.source,
+        data=preview.data,
+        message="Imported from genpack.json5",
+        author=author,
+    )
+
+
+def blueprint_import_existing(*, source: str, name: str | None = None) -> Blueprint | None:
+    """The blueprint an import would collide with: the one named `name`, or the one the text
+    names; None when there is none (or the text does not say, the import then tells why)."""
+    if not name:
+        try:
+            data = json5_load(source)
+        except BlueprintSourceError:
+            return None
+        name = data.get("name") if isinstance(data, dict) else None
+    if not isinstance(name, str):
+        return None
+    return Blueprint.objects.filter(name=name).first()

@@ -17,4 +17,5 @@ urlpatterns = [
     path("<slug:name>/diff/", views.blueprint_diff, name="diff"),
     path("<slug:name>/restore/<int:number>/", views.blueprint_restore_view, name="restore"),
     path("<slug:name>/export/", views.blueprint_export, name="export"),
+    path("<slug:name>/import/", views.blueprint_import_update_view, name="import_update"),
 ]

@@ -14,7 +14,13 @@ from django_htmx.http import trigger_client_event
 from blueprints.diff import revision_diff
 from blueprints.editor import SECTIONS, Bound
 from blueprints.errors import error_messages
-from blueprints.forms import BlueprintCreateForm, BlueprintImportForm, BlueprintSourceForm
+from blueprints.forms import (
+    BlueprintCreateForm,
+    BlueprintImportConfirmForm,
+    BlueprintImportForm,
+    BlueprintImportUpdateForm,
+    BlueprintSourceForm,
+)
 from blueprints.json5_io import BlueprintSourceError
 from blueprints.models import Blueprint, BlueprintRevision
 from blueprints.package_lookup import package_search_for
@@ -24,10 +30,14 @@ from blueprints.services import (
     BlueprintConflictError,
     blueprint_create,
     blueprint_import,
+    blueprint_import_existing,
+    blueprint_import_preview,
+    blueprint_import_update,
     blueprint_restore,
     blueprint_revise,
     blueprint_update,
 )
+from blueprints.summary import blueprint_summary
 from blueprints.system_ini_form import COMMON_LOCALES, SystemIniForm
 
 # The one allowed edge from blueprints to builds (README): read-only selectors.
@@ -98,6 +108,8 @@ def blueprint_detail(request: HttpRequest, name: str) -> HttpResponse:
             "preflight": preflight,
             "any_buildable": any(check.ready for check in preflight),
             "source": source_masked(revision.source, revision.data) if revision else "",
+            "summary": blueprint_summary(revision.data if revision else {}, targets),
+            "view": "json5" if request.GET.get("view") == "json5" else "summary",
         },
     )
 
@@ -387,6 +399,12 @@ def blueprint_export(request: HttpRequest, name: str) -> HttpResponse:
 def blueprint_import_view(request: HttpRequest) -> HttpResponse:
     form = BlueprintImportForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
+        existing = blueprint_import_existing(
+            source=form.source_text(), name=form.cleaned_data["name"] or None
+        )
+        if existing and request.user.has_perm("blueprints.change_blueprint"):
+            # The name is taken: offer the file as the next revision of that blueprint.
+            return _import_update_page(request, existing, form.source_text(), from_import=True)
         try:
             blueprint, warnings = blueprint_import(
                 source=form.source_text(),
@@ -401,3 +419,75 @@ def blueprint_import_view(request: HttpRequest) -> HttpResponse:
             messages.success(request, f"Imported as “{blueprint.name}”.")
             return redirect("blueprints:detail", name=blueprint.name)
     return render(request, "blueprints/import.html", {"form": form})
+
+
+def _problems(error: BlueprintSourceError) -> list[BlueprintSourceError]:
+    """Each problem of a refused text (BlueprintProblems lists them), with its line."""
+    return list(getattr(error, "problems", None) or getattr(error, "errors", None) or [error])
+
+
+def _import_update_page(
+    request: HttpRequest,
+    blueprint: Blueprint,
+    source: str,
+    *,
+    conflict_from: int | None = None,
+    from_import: bool = False,
+) -> HttpResponse:
+    """The changes `source` would make to `blueprint`, with a confirm button; or, if it
+    cannot be saved, every problem with its line and the text to correct. Saves nothing."""
+    context: dict[str, object] = {"blueprint": blueprint, "from_import": from_import}
+    status = 200
+    try:
+        preview = blueprint_import_preview(blueprint=blueprint, source=source, author=request.user)
+    except BlueprintSourceError as error:
+        context["problems"] = _problems(error)
+        context["form"] = BlueprintImportUpdateForm(initial={"source": source})
+    else:
+        context["preview"] = preview
+        context["confirm"] = BlueprintImportConfirmForm(
+            initial={
+                "source_b64": BlueprintImportConfirmForm.encoded(source),
+                "based_on": preview.based_on,
+            }
+        )
+    if conflict_from is not None:
+        status = 409
+        latest = blueprint.latest_revision.number if blueprint.latest_revision else 0
+        context["conflict"] = (
+            f"Revision {latest} was saved while you were looking at the changes against "
+            f"revision {conflict_from}. Nothing was saved. The changes below are against "
+            f"revision {latest}: check them, then save again."
+        )
+    return render(request, "blueprints/import_update.html", context, status=status)
+
+
+@permission_required("blueprints.change_blueprint", raise_exception=True)
+def blueprint_import_update_view(request: HttpRequest, name: str) -> HttpResponse:
+    """Import genpack.json5 as the next revision: upload → changes shown → confirm → saved."""
+    blueprint = get_object_or_404(Blueprint, name=name)
+    if request.method == "POST" and "source_b64" in request.POST:
+        confirm = BlueprintImportConfirmForm(request.POST)
+        if not confirm.is_valid():
+            messages.error(request, "The import was incomplete; choose the file again.")
+            return redirect("blueprints:import_update", name=name)
+        based_on = confirm.cleaned_data["based_on"]
+        try:
+            revision = blueprint_import_update(
+                blueprint=blueprint,
+                source=confirm.source_text(),
+                author=request.user,
+                based_on=based_on,
+            )
+        except BlueprintConflictError:
+            return _import_update_page(
+                request, blueprint, confirm.source_text(), conflict_from=based_on
+            )
+        except BlueprintSourceError:  # refused now although the preview passed: say why
+            return _import_update_page(request, blueprint, confirm.source_text())
+        messages.success(request, f"Imported as revision {revision.number}.")
+        return redirect("blueprints:detail", name=name)
+    form = BlueprintImportUpdateForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        return _import_update_page(request, blueprint, form.source_text())
+    return render(request, "blueprints/import_update.html", {"blueprint": blueprint, "form": form})

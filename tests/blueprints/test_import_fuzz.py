@@ -60,7 +60,8 @@ def _import(client: Client, text: str | None = None, upload: bytes | None = None
     assert response.status_code in (200, 302)
     if response.status_code == 200:
         html = response.content.decode()
-        assert 'class="errorlist' in html or "errorlist" in html, html[:500]
+        # An error, or (a blueprint of that name exists already) the changes it would make.
+        assert "errorlist" in html or 'data-testid="import-preview"' in html, html[:500]
 
 
 @_examples(60)

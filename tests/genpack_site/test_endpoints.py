@@ -9,6 +9,7 @@ with files on disk, an unreleased build, a seeded hardware profile).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 from collections.abc import Callable
@@ -102,6 +103,15 @@ def _source_change(world: World, extra: str = "") -> dict[str, Any]:
     latest = world.blueprint.latest_revision
     source = latest.source.replace('description: ""', f'description: "changed"{extra}')
     return {"source": source, "message": "x", "based_on": latest.number}
+
+
+def _import_confirm(world: World, extra: str = "") -> dict[str, Any]:
+    """The confirm step of an import over the blueprint: the text, and the revision it saw."""
+    source = _source_change(world, extra)["source"]
+    return {
+        "source_b64": base64.b64encode(source.encode()).decode(),
+        "based_on": world.blueprint.latest_revision.number,
+    }
 
 
 def _bp(suffix: str = "") -> Callable[[World], str]:
@@ -252,6 +262,29 @@ CASES = [
         get=roles(product_manager=405, admin=405),
         post=roles(product_manager=302, admin=302),
         data=lambda w: {"based_on": w.blueprint.latest_revision.number},
+    ),
+    Case(
+        "blueprints:import_update",
+        _bp("import/"),
+        get=BLUEPRINT_READ,
+        post=roles(),  # shows the changes the file would make; saves nothing
+        data=lambda w: {"source": _source_change(w)["source"]},
+    ),
+    Case(
+        "blueprints:import_update",
+        _bp("import/"),
+        get=BLUEPRINT_READ,
+        post=roles(product_manager=302, admin=302),
+        data=lambda w: _import_confirm(w),
+        label="blueprints:import_update confirmed",
+    ),
+    Case(
+        "blueprints:import_update",
+        _bp("import/"),
+        get=BLUEPRINT_READ,
+        post=roles(product_manager=200, admin=302),
+        data=lambda w: _import_confirm(w, ', setup_commands: ["id"]'),
+        label="blueprints:import_update setup_commands",
     ),
     Case("blueprints:export", _bp("export/"), get=BLUEPRINT_READ, post=READ_ONLY_POST),
     Case(
