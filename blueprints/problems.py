@@ -106,5 +106,8 @@ def blueprint_parse_all(source: str, *, more: MoreChecks | None = None) -> Parse
     (`more`: further checks, such as pre-flight, run once the text is otherwise sound)."""
     try:
         return blueprint_parse(source, more=more)
-    except BlueprintSourceError as first:
-        raise BlueprintProblems(blueprint_problems(source) or [first]) from None
+    except BlueprintSourceError:
+        problems = blueprint_problems(source)
+        if not problems:  # the per-field collector found nothing: the error says it all
+            raise
+        raise BlueprintProblems(problems) from None
