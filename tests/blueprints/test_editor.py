@@ -117,7 +117,7 @@ def test_static_ip_with_a_gateway_outside_the_subnet_is_refused_then_fixed(
     }
     response = section_post(product_manager, kiosk, "system_ini", wrong)
     html = response.content.decode()
-    assert "is not in the network of ip_address (192.168.10.0/24)" in html
+    assert "is not in the network of the IP address (192.168.10.0/24)" in html
     assert "system_ini" not in _latest(kiosk)
     fixed = {**wrong, "ip_gateway": "192.168.10.1", "dns": "192.168.10.1 1.1.1.1"}
     response = section_post(product_manager, kiosk, "system_ini", fixed)
