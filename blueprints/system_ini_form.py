@@ -290,6 +290,29 @@ class SystemIniForm(forms.Form):
         return ""
 
 
+def preview_warnings(
+    form: SystemIniForm, values: dict[str, Any], capabilities: frozenset[str]
+) -> list[tuple[str, str]]:
+    """(field label, reason) for each value the preview of `values` leaves out: what the form
+    refused, and what the device with `capabilities` would ignore (Wi-Fi on a wired board)."""
+    warnings = [
+        (str(form[name].label) if name in form.fields else "", str(message))
+        for name, messages in form.errors.items()
+        for message in messages
+    ]
+    rejected = validate_values(values, capabilities=capabilities).rejected
+    for key, reason in rejected.items():
+        if key in form.errors:
+            continue
+        if key in form.fields:
+            label = str(form[key].label)
+        else:
+            words = KEY_WORDS.get(key, key).removeprefix("the ")
+            label = words[:1].upper() + words[1:]
+        warnings.append((label, for_people(reason)))
+    return warnings
+
+
 def _needs_network(key: str) -> str:
     """What a Wi-Fi setting without a network name (wifi_ssid) asks the person to do."""
     undo = "untick this" if key in SystemIniForm.WIFI_BOXES else "clear this"
