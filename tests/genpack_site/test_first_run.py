@@ -3,14 +3,17 @@ users keep it (PATH, pyenv, uv) or says what to install, and only with a venv mo
 
 from __future__ import annotations
 
+import io
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from django.core.management import CommandError, call_command
 
-from tests.harness import ROOT
+from tests.harness import ROOT, free_port
 
 # The Python the tests run on is >= 3.12 (Django 6); the real binary, not the venv's link.
 NEW_PYTHON = Path(os.path.realpath(sys.executable))
@@ -116,3 +119,70 @@ def test_a_python_without_venv_is_passed_over_with_the_package_to_install(
     assert run.returncode == 1
     assert f"{wrapper} (Python {version}) is here but cannot make one" in run.stderr
     assert f"apt-get install python{version}-venv" in run.stderr
+
+
+# --------------------------------------------------------------------------------------------
+# `make run` is quiet and ends with the URL and the login
+# --------------------------------------------------------------------------------------------
+
+
+def _run_recipe() -> list[str]:
+    lines = (ROOT / "Makefile").read_text().split("\nrun: install\n", 1)[1].split("\n\n", 1)[0]
+    return [line.strip() for line in lines.splitlines() if line.startswith("\t")]
+
+
+def test_make_run_echoes_no_commands_and_its_setup_steps_are_quiet() -> None:
+    recipe = _run_recipe()
+    assert recipe and all(line.startswith("@") for line in recipe)
+    for line in recipe:
+        if "manage.py" in line:
+            assert " -v0" in line, line
+    assert recipe[-1].endswith("honcho start --no-prefix")
+
+
+def test_the_procfile_prints_the_login_last_once_the_web_answers() -> None:
+    procfile = dict(
+        line.split(": ", 1)
+        for line in (ROOT / "Procfile").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    assert "--access-logfile" not in procfile["web"]
+    assert "--quiet" in procfile["worker"]
+    assert "manage.py ensure_admin --wait-for-web" in procfile["ready"]
+    # honcho stops every process when one exits: `ready` stays once it has spoken.
+    assert procfile["ready"].endswith("&& exec sleep infinity")
+
+
+@pytest.mark.django_db
+def test_seed_at_v0_says_nothing(seeded: None) -> None:
+    out = io.StringIO()
+    call_command("seed", verbosity=0, stdout=out)
+    assert out.getvalue() == ""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_login_comes_once_the_web_answers(live_server, seeded: None) -> None:
+    out = io.StringIO()
+    url = f"{live_server.url}/"
+    call_command("ensure_admin", "--wait-for-web", "--url", url, stdout=out)
+    lines = out.getvalue().strip().splitlines()
+    assert lines[0] == f"genpack-site is running at {url}"
+    assert lines[1] == "  First admin created."
+    assert lines[2] == "    user:     admin"
+    assert re.fullmatch(r"    password: \S{12,}", lines[3])
+    assert lines[-1] == "  Ctrl-C stops the web server and the build worker."
+    again = io.StringIO()
+    call_command("ensure_admin", "--wait-for-web", "--url", url, stdout=again)
+    assert "  Log in as admin (forgot the password?" in again.getvalue()
+    assert "password:" not in again.getvalue()
+
+
+@pytest.mark.django_db
+def test_no_login_is_printed_when_the_web_never_answers(seeded: None) -> None:
+    url = f"http://127.0.0.1:{free_port()}/"
+    out = io.StringIO()
+    with pytest.raises(CommandError, match="did not answer"):
+        call_command(
+            "ensure_admin", "--wait-for-web", "--url", url, "--wait-seconds", "0.5", stdout=out
+        )
+    assert out.getvalue() == ""
