@@ -80,7 +80,10 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "genpack_site.context_processors.navigation",
             ],
-            "builtins": ["blueprints.templatetags.sizes"],
+            "builtins": [
+                "blueprints.templatetags.sizes",
+                "genpack_site.templatetags.time_words",
+            ],
         },
     },
 ]

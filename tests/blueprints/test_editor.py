@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 
 import pytest
 from django.test import Client
@@ -185,6 +186,16 @@ def test_preview_without_problems_has_no_warnings(product_manager, kiosk) -> Non
         HTTP_HX_REQUEST="true",
     ).content.decode()
     assert "system-ini-warnings" not in html
+
+
+def test_each_system_ini_field_has_its_own_block_and_only_the_fixed_address_ones_hide(
+    product_manager, kiosk
+) -> None:
+    html = product_manager.get("/blueprints/kiosk/edit/").content.decode()
+    blocks = html.split('<div class="field static-only" data-static-only>')[1:]
+    hidden = [re.search(r'name="(\w+)"', block).group(1) for block in blocks]
+    assert hidden == ["ip_address", "ip_gateway", "dns", "interface"]
+    assert re.search(r'<div class="field">\s*<label for="id_systemini_wifi_interface"', html)
 
 
 def test_wifi_fields_only_with_a_radio(product_manager, kiosk) -> None:
