@@ -11,19 +11,21 @@ TEST_ENV := DATABASE_URL=postgres://postgres@127.0.0.1:5432/test \
 .PHONY: run test test-fast install install-test lint
 
 install:
-	scripts/install.sh run
+	@scripts/install.sh run
 
 install-test:
-	scripts/install.sh test
+	@scripts/install.sh test
 
+# Quiet: the set-up steps print only what they change; the last lines are the URL and the
+# login, printed by the Procfile's `ready` once the web server answers. More of the servers'
+# logs: GENPACK_RUN_LOG_LEVEL=info LOG_LEVEL=INFO make run.
 run: install
-	$(PY) manage.py migrate --noinput
-	$(PY) manage.py seed
-	$(PY) manage.py collectstatic --noinput -v0
-	$(PY) manage.py ensure_admin
-	$(PY) manage.py package_index --queue --if-missing
-	@echo "==> web on http://127.0.0.1:8000/ and a build worker; Ctrl-C stops both"
-	.venv/bin/honcho start
+	@$(PY) manage.py migrate --noinput -v0
+	@$(PY) manage.py seed -v0
+	@$(PY) manage.py collectstatic --noinput -v0
+	@$(PY) manage.py package_index --queue --if-missing -v0
+	@echo "==> starting the web server and a build worker"
+	@LOG_LEVEL=$${LOG_LEVEL:-WARNING} .venv/bin/honcho start --no-prefix
 
 test: install-test
 	scripts/services-up.sh

@@ -11,7 +11,7 @@ from appliance.system_ini import validate_values
 from blueprints.buildspec import unit_name
 from blueprints.checks import DEBIAN_PACKAGE
 from blueprints.limits import MAX_FILE_BYTES, size_text
-from blueprints.system_ini_form import OneLineField, lines_split
+from blueprints.system_ini_form import OneLineField, for_people, lines_split
 from hardware_profiles.models import HardwareProfile
 from image_builder.spec import (
     ACCOUNT_RE,
@@ -88,7 +88,7 @@ def _ssh_keys(text: str) -> list[str]:
         return []
     result = validate_values({"ssh_pubkey": keys}, capabilities=frozenset({"ethernet"}))
     if "ssh_pubkey" in result.rejected:
-        raise forms.ValidationError(result.rejected["ssh_pubkey"])
+        raise forms.ValidationError(for_people(result.rejected["ssh_pubkey"]))
     return keys
 
 
@@ -155,6 +155,14 @@ def typed_text_lf(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
+MODE_PROBLEM = (
+    "A file mode is 3 or 4 octal digits (0 to 7) such as 0644 for files, 0755 for programs."
+)
+OWNER_PROBLEM = (
+    "The owner is a user name: lower-case letters, digits, _ and -, at most 32, e.g. root."
+)
+
+
 class FileForm(forms.Form):
     # Product managers' files may not replace the accounts or the appliance's own code, nor be
     # setuid/setgid; build files (setup-commands permission, see BuildFileForm) may.
@@ -164,10 +172,17 @@ class FileForm(forms.Form):
     mode = forms.RegexField(
         regex=r"^0?[0-7]{3,4}$",
         initial="0644",
-        max_length=5,
+        # The pattern bounds the length: one message whatever was typed.
+        widget=forms.TextInput(attrs={"maxlength": 5}),
         help_text="Permissions in octal: 0644 for files, 0755 for programs.",
+        error_messages={"invalid": MODE_PROBLEM},
     )
-    owner = forms.RegexField(regex=r"^[a-z_][a-z0-9_-]{0,31}$", initial="root", max_length=32)
+    owner = forms.RegexField(
+        regex=r"^[a-z_][a-z0-9_-]{0,31}$",
+        initial="root",
+        widget=forms.TextInput(attrs={"maxlength": 32}),
+        error_messages={"invalid": OWNER_PROBLEM},
+    )
     content = forms.CharField(
         required=False,
         strip=False,
@@ -236,9 +251,17 @@ class SettingForm(forms.Form):
         regex=r"^[a-z0-9][a-z0-9_-]*$",
         max_length=40,
         help_text="Usually your service's name, e.g. kiosk.",
+        error_messages={
+            "invalid": "A section name uses lower-case letters, digits, _ and -, e.g. kiosk."
+        },
     )
     key = forms.RegexField(
-        regex=r"^[a-z_][a-z0-9_]*$", max_length=40, help_text="lower_snake_case, e.g. start_url."
+        regex=r"^[a-z_][a-z0-9_]*$",
+        max_length=40,
+        help_text="lower_snake_case, e.g. start_url.",
+        error_messages={
+            "invalid": "A key uses lower-case letters, digits and _ (no spaces), e.g. start_url."
+        },
     )
     type = forms.ChoiceField(
         choices=[

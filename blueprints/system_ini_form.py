@@ -52,6 +52,45 @@ def lines_split(text: str) -> list[str]:
     return [line.strip() for line in re.split(r"\r\n|\r|\n", text) if line.strip()]
 
 
+# What a person reads for each key in the device's reasons, which name keys because
+# technicians edit them in system.ini (the status file keeps them); forms and pages say words.
+KEY_WORDS = {
+    "hostname": "the host name",
+    "ip_address": "the IP address",
+    "ip_gateway": "the gateway",
+    "dns": "the DNS server list",
+    "interface": "the interface",
+    "wifi_ssid": "the Wi-Fi network name",
+    "wifi_key": "the Wi-Fi password",
+    "wifi_wpa3": "WPA3",
+    "wifi_hidden": "the hidden network setting",
+    "wifi_country": "the Wi-Fi country",
+    "wifi_interface": "the Wi-Fi interface",
+    "timezone": "the time zone",
+    "locale": "the locale",
+    "ntp": "the NTP server list",
+    "ssh_pubkey": "the SSH keys",
+    "autologin": "automatic login",
+    "debug": "debug",
+    "factory_reset": "the factory reset",
+}
+_NAMED_KEY_RE = re.compile(r" \((" + "|".join(KEY_WORDS) + r")\)")
+# Keys with an underscore cannot be ordinary words; the others only as "because dns was".
+_KEY_RE = re.compile(
+    r"\b(" + "|".join(k for k in KEY_WORDS if "_" in k) + r")\b"
+    r"|(?<=because )(" + "|".join(k for k in KEY_WORDS if "_" not in k) + r")(?= was\b)"
+)
+
+
+def for_people(reason: str) -> str:
+    """A reason from ``appliance.system_ini`` in the words of the form instead of key names:
+    "ignored because ip_address was rejected" -> "... because the IP address was rejected";
+    a key only named in brackets after its words goes. It starts with a capital letter, as it
+    stands alone under a field or in a list."""
+    reason = _KEY_RE.sub(lambda match: KEY_WORDS[match.group()], _NAMED_KEY_RE.sub("", reason))
+    return reason[:1].upper() + reason[1:]
+
+
 def _servers(text: str) -> list[str]:
     return [item for item in re.split(r"[ ,]+", text) if item]
 
@@ -213,7 +252,7 @@ class SystemIniForm(forms.Form):
             if no_network and key in WIFI_KEYS:
                 self.add_error(key, _needs_network(key))
             elif not reason.startswith("ignored because"):  # the cause has its own error
-                self.add_error(key, reason)
+                self.add_error(key, for_people(reason))
         return cleaned
 
     def system_ini_values(self, cleaned: dict[str, Any]) -> dict[str, Any]:
@@ -249,6 +288,29 @@ class SystemIniForm(forms.Form):
         if cleaned.get("wifi_key_forget"):
             return "The saved Wi-Fi password was removed."
         return ""
+
+
+def preview_warnings(
+    form: SystemIniForm, values: dict[str, Any], capabilities: frozenset[str]
+) -> list[tuple[str, str]]:
+    """(field label, reason) for each value the preview of `values` leaves out: what the form
+    refused, and what the device with `capabilities` would ignore (Wi-Fi on a wired board)."""
+    warnings = [
+        (str(form[name].label) if name in form.fields else "", str(message))
+        for name, messages in form.errors.items()
+        for message in messages
+    ]
+    rejected = validate_values(values, capabilities=capabilities).rejected
+    for key, reason in rejected.items():
+        if key in form.errors:
+            continue
+        if key in form.fields:
+            label = str(form[key].label)
+        else:
+            words = KEY_WORDS.get(key, key).removeprefix("the ")
+            label = words[:1].upper() + words[1:]
+        warnings.append((label, for_people(reason)))
+    return warnings
 
 
 def _needs_network(key: str) -> str:

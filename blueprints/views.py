@@ -38,7 +38,7 @@ from blueprints.services import (
     blueprint_update,
 )
 from blueprints.summary import blueprint_summary
-from blueprints.system_ini_form import COMMON_LOCALES, SystemIniForm
+from blueprints.system_ini_form import COMMON_LOCALES, SystemIniForm, preview_warnings
 
 # The one allowed edge from blueprints to builds (README): read-only selectors.
 from builds.selectors import last_build_per_target, system_ini_text, target_problems
@@ -283,10 +283,15 @@ def system_ini_preview(request: HttpRequest, name: str) -> HttpResponse:
         {k: v for k, v in form.cleaned_data.items() if k not in form.errors}
     )
     text = system_ini_text({**revision.data, "system_ini": values}, profile)
+    capabilities = frozenset(profile.capabilities if profile else ("ethernet",))
     return render(
         request,
         "blueprints/sections/system_ini_preview.html",
-        {"text": ini_masked(text.replace("\r\n", "\n")), "profile": profile, "errors": form.errors},
+        {
+            "text": ini_masked(text.replace("\r\n", "\n")),
+            "profile": profile,
+            "warnings": preview_warnings(form, values, capabilities),
+        },
     )
 
 

@@ -81,7 +81,10 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "genpack_site.context_processors.navigation",
             ],
-            "builtins": ["blueprints.templatetags.sizes"],
+            "builtins": [
+                "blueprints.templatetags.sizes",
+                "genpack_site.templatetags.time_words",
+            ],
         },
     },
 ]
@@ -223,9 +226,14 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "filters": {"client_errors": {"()": "genpack_site.log_filters.ClientErrorsWithoutTraceback"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django": {"level": env_str("DJANGO_LOG_LEVEL", "INFO")}},
+    "loggers": {
+        "django": {"level": env_str("DJANGO_LOG_LEVEL", "INFO")},
+        # An ordinary 403 or 404 is one line, not a traceback (genpack_site/log_filters.py).
+        "django.request": {"filters": ["client_errors"]},
+    },
 }
 
 # --- Build orchestration (builds/services.py, builds/tasks.py) ---

@@ -52,9 +52,7 @@ for package in $PACKAGES; do
     esac
 done
 
-if [ -z "$missing" ]; then
-    echo "install-build-host.sh: all build host packages present"
-else
+if [ -n "$missing" ]; then
     echo "install-build-host.sh: installing:$missing"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -q
@@ -74,9 +72,8 @@ if [ "$(uname -m)" != aarch64 ]; then
         update-binfmts --enable qemu-aarch64 2>/dev/null \
             || echo "install-build-host.sh: could not enable qemu-aarch64 in binfmt_misc" >&2
     fi
-    if arch-test arm64 >/dev/null 2>&1; then
-        echo "install-build-host.sh: arm64 binaries run here (qemu-user): arm64 builds on"
-    else
+    # Quiet when arm64 builds work (make run prints only what needs attention).
+    if ! arch-test arm64 >/dev/null 2>&1; then
         echo "install-build-host.sh: arm64 binaries do not run here: arm64 builds stay off" >&2
     fi
 fi

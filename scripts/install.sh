@@ -41,6 +41,7 @@ if [ "$mode" = "test" ]; then
     apt_install wpasupplicant
 fi
 
+scripts/get-python.sh  # Debian 12 has 3.11: uv's 3.12 then; nothing to do where one is
 python=$(scripts/python.sh)
 if [ ! -x .venv/bin/python ]; then
     echo "==> creating .venv with $python"

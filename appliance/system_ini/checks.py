@@ -81,14 +81,16 @@ def _parse_bool(value: str) -> bool:
 # --------------------------------------------------------------------------------------------
 
 
+_HOSTNAME_ALLOWED = "a host name may contain only letters a-z, digits and hyphens, e.g. kiosk-01"
+
+
 def _check_hostname(value: str) -> str:
     if len(value) > 63:
         raise _Invalid(f"is {len(value)} characters long; a host name can have at most 63")
-    if not re.fullmatch(r"[A-Za-z0-9-]+", value):
-        raise _Invalid(
-            f"'{_snippet(value)}' may contain only letters a-z, digits and hyphens "
-            "(no dots, spaces or underscores)"
-        )
+    if stray := re.search(r"[^A-Za-z0-9-]", value):
+        char = stray.group()
+        what = "a space" if char == " " else f"'{_snippet(char)}'"
+        raise _Invalid(f"'{_snippet(value)}' has {what}: {_HOSTNAME_ALLOWED}")
     if not _LABEL_RE.match(value):
         raise _Invalid(f"'{value}' must not start or end with a hyphen")
     return value
@@ -134,11 +136,11 @@ def _check_locale(value: str) -> str:
 
 def _read_ssh_string(blob: bytes, offset: int) -> tuple[bytes, int]:
     if offset + 4 > len(blob):
-        raise _Invalid("its key data is cut short (copy the whole line again)")
+        raise _Invalid("is cut short (copy the whole line from the .pub file again)")
     length = int.from_bytes(blob[offset : offset + 4], "big")
     end = offset + 4 + length
     if end > len(blob):
-        raise _Invalid("its key data is cut short (copy the whole line again)")
+        raise _Invalid("is cut short (copy the whole line from the .pub file again)")
     return blob[offset + 4 : end], end
 
 
@@ -155,16 +157,16 @@ def _check_ssh_blob(key_type: str, blob: bytes) -> None:
     fields = _ssh_blob_fields(blob)
     if not fields or fields[0] != key_type.encode():
         inner = _snippet(fields[0].decode("latin-1")) if fields else "nothing"
-        raise _Invalid(f"says {key_type} but its key data is a {inner} key")
+        raise _Invalid(f"says {key_type} at the start, but the key inside is {inner}")
     if len(fields) != _SSH_KEY_TYPES[key_type]:
-        raise _Invalid("its key data is damaged (copy the whole line again)")
+        raise _Invalid("is damaged (copy the whole line from the .pub file again)")
     if key_type.endswith("ed25519") or key_type.startswith("sk-ssh-ed25519"):
         if len(fields[1]) != 32:
-            raise _Invalid("its key data is damaged (copy the whole line again)")
+            raise _Invalid("is damaged (copy the whole line from the .pub file again)")
     elif "ecdsa" in key_type:
         curve = key_type.split("@", 1)[0].rsplit("-", 1)[-1]
         if fields[1] != curve.encode():
-            raise _Invalid("its key data is damaged (the curve does not match the key type)")
+            raise _Invalid("is damaged: its curve does not match the key type at the start")
     elif key_type == "ssh-rsa":
         bits = int.from_bytes(fields[2], "big").bit_length()
         if bits < 1024:
@@ -185,7 +187,10 @@ def _check_one_ssh_key(line: str) -> str:
     try:
         blob = base64.b64decode(parts[1], validate=True)
     except (binascii.Error, ValueError):
-        raise _Invalid("its key data is not valid base64 (copy the whole line again)") from None
+        raise _Invalid(
+            f"is damaged: the long part after {parts[0]} is not a key "
+            "(copy the whole line from the .pub file again)"
+        ) from None
     _check_ssh_blob(parts[0], blob)
     return " ".join(parts)
 
@@ -223,7 +228,7 @@ def _check_ip_address(value: str) -> str:
 
 def _check_ip_gateway(value: str, own: str | None) -> str:
     if own is None:
-        raise _Invalid("a gateway needs a static ip_address as well; without one DHCP is used")
+        raise _Invalid("a gateway needs ip_address to be set too; without it DHCP is used")
     try:
         gateway = ipaddress.ip_address(value)
     except ValueError:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
@@ -135,10 +136,21 @@ def _items(key: str, value: object, from_file: bool) -> list[str]:
     return items
 
 
-def _reason(exc: _Invalid, value: object, from_file: bool) -> str:
-    """The rejection reason, plus a hint when a trailing comment is the likely culprit."""
+def _reason(
+    exc: _Invalid, value: object, from_file: bool, check: Callable[[str], object] | None = None
+) -> str:
+    """The rejection reason, plus a hint when a note after the value is the likely culprit:
+    only when the value without the note would pass ``check`` (``kiosk-01 # lobby``), not for
+    a value that is wrong anyway (``kiosk #1``, ``kiosk-01 ; 2`` are names, not notes)."""
     text = value if isinstance(value, str) else ""
-    if from_file and (" ;" in text or " #" in text):
+    # " # lobby" or " ;old" reads as a note; "kiosk #1" numbers a name.
+    note = re.search(r"\s[#;](?!\d)", text)
+    if from_file and check is not None and note is not None and note.start() > 0:
+        cut = note.start()
+        try:
+            check(text[:cut].rstrip())
+        except _Invalid:
+            return str(exc)
         return f"{exc} (notes after a value are not allowed: put them on their own line)"
     return str(exc)
 
@@ -172,7 +184,12 @@ def _validate_simple(
         try:
             values[key] = _check_simple(key, given[key], zoneinfo_dir, from_file)
         except _Invalid as exc:
-            rejected[key] = _reason(exc, given[key], from_file)
+            rejected[key] = _reason(
+                exc,
+                given[key],
+                from_file,
+                lambda text, key=key: _check_simple(key, text, zoneinfo_dir, from_file),
+            )
 
 
 def _validate_ssh(
@@ -229,7 +246,12 @@ def _validate_network(
         try:
             checked[key] = _check_network_key(key, given[key], checked, from_file)
         except _Invalid as exc:
-            failed[key] = _reason(exc, given[key], from_file)
+            failed[key] = _reason(
+                exc,
+                given[key],
+                from_file,
+                lambda text, key=key: _check_network_key(key, text, checked, from_file),
+            )
     if not failed:
         values.update(checked)
         return False
@@ -274,7 +296,7 @@ def _validate_wifi(
             rejected["wifi_key"] = (
                 "ignored because wifi_ssid was rejected"
                 if "wifi_ssid" in given
-                else "ignored because wifi_ssid (the network name) is not set"
+                else "ignored because no Wi-Fi network name is set (wifi_ssid)"
             )
         values.update(checked)
         return
@@ -286,7 +308,7 @@ def _validate_wifi(
     if checked.get("wifi_wpa3"):
         key = checked.get("wifi_key")
         if not key:
-            rejected["wifi_wpa3"] = "WPA3 needs the network's password in wifi_key"
+            rejected["wifi_wpa3"] = "WPA3 needs the network's password (wifi_key)"
             checked.pop("wifi_wpa3")
         elif isinstance(key, str) and _is_raw_psk(key):
             # For WPA2, 64 hex digits are the key itself; WPA3 (SAE) always needs the password.

@@ -196,8 +196,8 @@ def test_parse_problem_messages_do_not_echo_lines_that_may_hold_secrets():
     ("line", "fragment"),
     [
         ("hostname=-kiosk", "must not start or end with a hyphen"),
-        ("hostname=kiosk.lan", "no dots"),
-        ("hostname=kiosk_1", "underscores"),
+        ("hostname=kiosk.lan", "has '.': a host name may contain only letters a-z"),
+        ("hostname=kiosk_1", "has '_'"),
         ("locale=en-US", "en_US.UTF-8"),
         ("timezone=../../etc/passwd", "not a known time zone"),
         ("interface=eth0:1", "not a valid network interface name"),
@@ -232,6 +232,29 @@ def test_unusable_static_address_falls_back_to_dhcp(address: str, fragment: str)
 @pytest.mark.parametrize("address", ["10.0.0.0/31", "10.0.0.1/31", "10.0.0.7/32"])
 def test_point_to_point_prefixes_accept_every_address(address: str):
     assert _validate(f"ip_address={address}\n").values == {"ip_address": address}
+
+
+def test_hash_in_a_hostname_says_what_a_hostname_may_contain():
+    reason = _validate("hostname=kiosk #1\n").rejected["hostname"]
+    assert reason == (
+        "'kiosk #1' has a space: a host name may contain only letters a-z, digits and "
+        "hyphens, e.g. kiosk-01"
+    )
+    reason = _validate("hostname=kiosk#1\n").rejected["hostname"]
+    assert reason.startswith("'kiosk#1' has '#': a host name may contain only letters a-z")
+    assert "notes after a value" not in reason
+
+
+def test_note_after_a_good_value_gets_the_hint():
+    reason = _validate("hostname=kiosk-01 # lobby\n").rejected["hostname"]
+    assert reason.endswith("(notes after a value are not allowed: put them on their own line)")
+    reason = _validate("ip_address=10.0.0.2/24 ; office\n").rejected["ip_address"]
+    assert "notes after a value are not allowed" in reason
+
+
+def test_bad_value_with_a_note_gets_no_hint():
+    reason = _validate("ip_address=10.0.0.300/24 ; office\n").rejected["ip_address"]
+    assert "notes after a value" not in reason
 
 
 def test_ipv6_gateway_may_be_link_local_but_not_ipv4():
@@ -321,9 +344,24 @@ def test_dsa_and_unknown_ssh_key_types_are_rejected_with_advice():
     assert "ssh_pubkey" not in result.values
 
 
-def test_ssh_key_with_broken_base64_is_rejected():
+def test_ssh_key_with_broken_base64_is_rejected_in_plain_words():
     broken = make_corpus.ALICE.replace("AAAA", "AA!A", 1)
-    assert "not valid base64" in _validate(f"ssh_pubkey={broken}").rejected["ssh_pubkey"]
+    reason = _validate(f"ssh_pubkey={broken}").rejected["ssh_pubkey"]
+    assert reason == (
+        "the key is damaged: the long part after ssh-ed25519 is not a key "
+        "(copy the whole line from the .pub file again)"
+    )
+
+
+def test_ssh_key_reasons_read_after_their_label():
+    # "the key its key data ..." read as one sentence: every reason follows "the key" / "key N".
+    kind, blob, _ = make_corpus.BOB.split()
+    reason = _validate(f"ssh_pubkey={kind} {blob[:100]}\n  {make_corpus.MALLORY}").rejected[
+        "ssh_pubkey"
+    ]
+    assert "key 1 of 2 is " in reason
+    assert "key 2 of 2 says ssh-ed25519 at the start, but the key inside is ssh-rsa" in reason
+    assert "its key data" not in reason
 
 
 def test_ssh_key_cut_short_is_rejected():

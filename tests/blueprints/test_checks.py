@@ -64,7 +64,7 @@ def test_a_setting_default_or_choice_with_a_line_break_is_refused(setting: str):
         ('{wifi_ssid: "Shop", wifi_hidden: "sometimes"}', "wifi_hidden", ""),
         ('{wifi_ssid: "Shop", wifi_interface: "wlan0; reboot"}', "wifi_interface", "interface"),
         ('{wifi_ssid: "Shop", wifi_wpa3: true}', "wifi_wpa3", "needs the network's password"),
-        ('{wifi_key: "hunter2hunter2"}', "wifi_key", "wifi_ssid (the network name) is not set"),
+        ('{wifi_key: "hunter2hunter2"}', "wifi_key", "no Wi-Fi network name is set (wifi_ssid)"),
         ('{wifi_ssid: "Shop", wifi_key: "short", wifi_hidden: true}', "wifi_key", "8 to 63"),
     ],
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -118,7 +119,7 @@ def test_static_ip_with_a_gateway_outside_the_subnet_is_refused_then_fixed(
     }
     response = section_post(product_manager, kiosk, "system_ini", wrong)
     html = response.content.decode()
-    assert "is not in the network of ip_address (192.168.10.0/24)" in html
+    assert "is not in the network of the IP address (192.168.10.0/24)" in html
     assert "system_ini" not in _latest(kiosk)
     fixed = {**wrong, "ip_gateway": "192.168.10.1", "dns": "192.168.10.1 1.1.1.1"}
     response = section_post(product_manager, kiosk, "system_ini", fixed)
@@ -147,6 +148,55 @@ def test_preview_shows_the_exact_file_for_the_chosen_board(product_manager, kios
         HTTP_HX_REQUEST="true",
     )
     assert "wifi_ssid" not in kvm.content.decode()
+
+
+def test_preview_warns_of_each_value_it_leaves_out(product_manager, kiosk) -> None:
+    typed = {
+        "network": "static",
+        "ip_address": "192.168.10.20/24",
+        "ip_gateway": "10.0.0.1",
+        "hostname": "kiosk#1",
+        "preview_profile": "pc-x86_64",
+    }
+    response = product_manager.post(
+        f"/blueprints/{kiosk.name}/system-ini/preview/", typed, HTTP_HX_REQUEST="true"
+    )
+    html = response.content.decode()
+    assert 'data-testid="system-ini-warnings"' in html
+    assert (
+        "<strong>Gateway</strong>: &#x27;10.0.0.1&#x27; is not in the network of the IP address"
+        in html
+    )
+    assert "<strong>Hostname</strong>: &#x27;kiosk#1&#x27; has &#x27;#&#x27;" in html
+    preview = html.split('data-testid="system-ini-preview">', 1)[1]
+    assert "ip_gateway=10.0.0.1" not in preview and "hostname=kiosk#1" not in preview
+
+
+def test_preview_warns_that_a_wired_board_ignores_wifi(product_manager, kiosk) -> None:
+    typed = {"network": "dhcp", "wifi_ssid": "Shop", "preview_profile": "kvm-x86_64"}
+    html = product_manager.post(
+        f"/blueprints/{kiosk.name}/system-ini/preview/", typed, HTTP_HX_REQUEST="true"
+    ).content.decode()
+    assert "<strong>Wi-Fi network name</strong>: This device has no Wi-Fi" in html
+
+
+def test_preview_without_problems_has_no_warnings(product_manager, kiosk) -> None:
+    html = product_manager.post(
+        f"/blueprints/{kiosk.name}/system-ini/preview/",
+        {"network": "dhcp", "hostname": "kiosk-01"},
+        HTTP_HX_REQUEST="true",
+    ).content.decode()
+    assert "system-ini-warnings" not in html
+
+
+def test_each_system_ini_field_has_its_own_block_and_only_the_fixed_address_ones_hide(
+    product_manager, kiosk
+) -> None:
+    html = product_manager.get("/blueprints/kiosk/edit/").content.decode()
+    blocks = html.split('<div class="field static-only" data-static-only>')[1:]
+    hidden = [re.search(r'name="(\w+)"', block).group(1) for block in blocks]
+    assert hidden == ["ip_address", "ip_gateway", "dns", "interface"]
+    assert re.search(r'<div class="field">\s*<label for="id_systemini_wifi_interface"', html)
 
 
 def test_wifi_fields_only_with_a_radio(product_manager, kiosk) -> None:

@@ -8,8 +8,8 @@ import pytest
 from django import forms
 
 from appliance.system_ini import WIFI_KEYS
-from blueprints.editor_forms import SettingForm
-from blueprints.system_ini_form import SystemIniForm
+from blueprints.editor_forms import FileForm, SettingForm
+from blueprints.system_ini_form import SystemIniForm, for_people
 from tests.appliance.system_ini_corpus import make_corpus  # SSH keys of the shared corpus
 
 # Every line separator str.splitlines() knows, CRLF, and other control characters.
@@ -219,3 +219,67 @@ def test_a_yes_or_no_written_as_text_shows_as_the_device_reads_it():
     html = str(form)
     ticked = set(re.findall(r'<input type="checkbox" name="(\w+)"[^>]*\schecked>', html))
     assert ticked == {"debug"}
+
+
+@pytest.mark.parametrize(
+    ("typed", "field", "reason"),
+    [
+        (
+            {"ip_gateway": "10.9.9.1"},
+            "ip_gateway",
+            "'10.9.9.1' is not in the network of the IP address (192.168.1.0/24)",
+        ),
+        (
+            {"ip_gateway": "fe80::1"},
+            "ip_gateway",
+            "'fe80::1' is IPv6 but the IP address is IPv4",
+        ),
+    ],
+)
+def test_reasons_under_a_field_use_words_not_key_names(typed, field, reason):
+    form = _form(**typed)
+    assert not form.is_valid()
+    assert form.errors[field] == [reason]
+
+
+def test_wpa3_without_a_password_says_so_without_the_key_name():
+    form = _wifi(wifi_ssid="Shop", wifi_wpa3="on")
+    assert not form.is_valid()
+    assert form.errors["wifi_wpa3"] == ["WPA3 needs the network's password"]
+
+
+def test_a_damaged_ssh_key_reads_as_one_sentence():
+    broken = make_corpus.ALICE.replace("AAAA", "AA!A", 1)
+    form = _form(ssh_pubkey=broken)
+    assert not form.is_valid()
+    (reason,) = form.errors["ssh_pubkey"]
+    assert reason.startswith("The key is damaged: the long part after ssh-ed25519 is not a key")
+
+
+@pytest.mark.parametrize(
+    ("reason", "words"),
+    [
+        ("ignored because ip_address was rejected", "Ignored because the IP address was rejected"),
+        ("ignored because dns was rejected", "Ignored because the DNS server list was rejected"),
+        (
+            "ignored because no Wi-Fi network name is set (wifi_ssid)",
+            "Ignored because no Wi-Fi network name is set",
+        ),
+        (
+            "'eth 0' is not a valid network interface name",
+            "'eth 0' is not a valid network interface name",
+        ),
+    ],
+)
+def test_for_people_replaces_key_names_only(reason, words):
+    assert for_people(reason) == words
+
+
+def test_a_file_mode_error_says_what_a_mode_is():
+    data = {"path": "/etc/x.conf", "mode": "rw-r--r--", "owner": "root", "content": "x"}
+    form = FileForm(data)
+    assert not form.is_valid()
+    assert form.errors["mode"] == [
+        "A file mode is 3 or 4 octal digits (0 to 7) such as 0644 for files, 0755 for programs."
+    ]
+    assert "Enter a valid value." not in str(form.errors)

@@ -156,7 +156,7 @@ def set_fixed_address(page: Page, shot: Shot) -> None:
     expect(
         gateway, "the reason is tied to the field for screen readers"
     ).to_have_accessible_description(
-        re.compile(r"not in the network of ip_address \(192\.168\.10\.0/24\)")
+        re.compile(r"not in the network of the IP address \(192\.168\.10\.0/24\)")
     )
     field_group = ini.locator("div", has=page.locator("#id_systemini_ip_gateway")).last
     expect(field_group.locator(".errorlist")).to_contain_text("not in the network")

@@ -67,5 +67,11 @@ def test_make_run_serves_login_and_its_worker_runs_a_task(tmp_path: Path) -> Non
     finally:
         output = stop_process(run)
     assert "First admin created" in output
+    # Quiet, ending with the URL and the login (then only honcho's own stop lines).
+    started = output.index(f"genpack-site is running at http://127.0.0.1:{port}/")
+    assert "    user:     admin" in output[started:]
+    assert "Ctrl-C stops" in output[started:]
+    for noise in ("Applying ", "Roles up to date", '"GET /accounts/login/', "celery@", "[INFO]"):
+        assert noise not in output, noise
     assert (tmp_path / "db.sqlite3").exists()
     assert (tmp_path / "celery-broker.sqlite3").exists()

@@ -35,12 +35,15 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: object, **options: object) -> None:
+        chatty = int(options.get("verbosity", 1)) >= 1  # make run passes -v0
         if options["if_missing"] and not _missing():
-            self.stdout.write("Package indexes are loaded; nothing to do.")
+            if chatty:
+                self.stdout.write("Package indexes are loaded; nothing to do.")
             return
         if options["queue"]:
             package_index_task.delay()
-            self.stdout.write("Package index update queued; a worker will load it in a minute.")
+            if chatty:
+                self.stdout.write("Package index update queued; a worker will load it in a minute.")
             return
         started = time.monotonic()
         results = packages_index_all(

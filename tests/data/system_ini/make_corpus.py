@@ -289,9 +289,24 @@ CASES = [
         "hostname=half-static\nip_gateway=192.168.1.1\n",
         expect(
             values={"hostname": "half-static"},
-            rejected={"ip_gateway": "needs a static ip_address"},
+            rejected={"ip_gateway": "needs ip_address to be set too"},
             network_fallback=True,
         ),
+    ),
+    Case(
+        "hostname_with_a_note",
+        "hostname=kiosk-01 # lobby\ntimezone=Asia/Tokyo ; head office\n",
+        expect(
+            rejected={
+                "hostname": "notes after a value are not allowed",
+                "timezone": "notes after a value are not allowed",
+            }
+        ),
+    ),
+    Case(
+        "hostname_with_a_hash",
+        "hostname=kiosk#1\n",
+        expect(rejected={"hostname": "'kiosk#1' has '#': a host name may contain only letters"}),
     ),
     Case(
         "dns_not_an_address",
@@ -335,7 +350,9 @@ CASES = [
                 "ssh_pubkey": [ALICE, BOB, CAROL, DAVE],
             },
             rejected={
-                "ssh_pubkey": "key 5 of 5 says ssh-ed25519 but its key data is a ssh-rsa key"
+                "ssh_pubkey": (
+                    "key 5 of 5 says ssh-ed25519 at the start, but the key inside is ssh-rsa"
+                ),
             },
         ),
         newline="\r\n",
