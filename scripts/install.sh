@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One idempotent set-up step for `make run` and `make test`:
 #   scripts/install.sh run   -> build-host tools + the app's Python packages in .venv
-#   scripts/install.sh test  -> the same + test tools (Chromium for browser tests, pytest...)
+#   scripts/install.sh test  -> the same + test tools (Chromium for browser tests, axe-core
+#                               from npm, pytest...)
 # Installs only what is missing, so a second run takes a second or two.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,6 +40,16 @@ if [ "$mode" = "test" ]; then
     # The Wi-Fi configuration tests read what the agent writes back with the real client's
     # own parser (wpa_supplicant -dd) and compare keys with wpa_passphrase.
     apt_install wpasupplicant
+    # The accessibility check injects axe-core (package.json, pinned in package-lock.json).
+    if [ -f package.json ]; then
+        command -v npm >/dev/null || apt_install nodejs npm
+        npm_stamp="node_modules/.installed-$(sha256sum package-lock.json | cut -c1-16)"
+        if [ ! -f "$npm_stamp" ]; then
+            echo "==> npm ci"
+            npm ci --no-audit --no-fund --loglevel=error
+            touch "$npm_stamp"
+        fi
+    fi
 fi
 
 scripts/get-python.sh  # Debian 12 has 3.11: uv's 3.12 then; nothing to do where one is
