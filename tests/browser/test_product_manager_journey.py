@@ -82,12 +82,12 @@ def add_package_by_search(page: Page, typed: str, package: str) -> None:
     """Type into the search box; pick `package` from the live results."""
     packages = section(page, "Packages")
     type_like_a_person(packages.get_by_label("Add a package"), typed)
-    results = packages.get_by_role("listbox", name="Matching packages")
-    option = results.get_by_role("option").filter(
+    results = packages.get_by_role("list", name="Matching packages")
+    item = results.get_by_role("listitem").filter(
         has=page.locator("code", has_text=re.compile(f"^{re.escape(package)}$"))
     )
-    expect(option, f"typing “{typed}” lists {package}").to_have_count(1)
-    option.get_by_role("button", name="Add", exact=True).click()
+    expect(item, f"typing “{typed}” lists {package}").to_have_count(1)
+    item.get_by_role("button", name="Add", exact=True).click()
 
     packages = section(page, "Packages")
     expect(saved_status(packages)).to_contain_text(f"Added package {package}")
@@ -104,7 +104,7 @@ def add_packages(page: Page, shot: Shot) -> None:
         "No Debian package matches “ss”."
     )
     search.press_sequentially("h")
-    options = packages.get_by_role("listbox", name="Matching packages").get_by_role("option")
+    options = packages.get_by_role("list", name="Matching packages").get_by_role("listitem")
     expect(options, "one more letter, new results").to_have_count(2)
     expect(options.first).to_contain_text("openssh-server")
     expect(options.first).to_contain_text("secure shell (SSH) server")
@@ -122,7 +122,7 @@ def add_packages(page: Page, shot: Shot) -> None:
     expect(packages).to_contain_text("Estimated installed size on KVM / QEMU guest x86_64")
     # A package chosen already is shown as added, not offered again.
     type_like_a_person(packages.get_by_label("Add a package"), "nginx")
-    nginx = packages.get_by_role("option").filter(has_text="small, powerful, scalable web")
+    nginx = packages.get_by_role("listitem").filter(has_text="small, powerful, scalable web")
     expect(nginx.get_by_role("button", name="Added")).to_be_disabled()
     shot("packages-added")
     packages.get_by_label("Add a package").fill("")
