@@ -95,3 +95,32 @@ def test_every_page_has_a_favicon(live_server, build_id: int, page: Page) -> Non
     icon = page.request.get(live_server.url + href)
     assert icon.status == 200
     assert icon.headers["content-type"].startswith("image/svg+xml")
+
+
+def test_the_blueprint_summary_cards_in_a_row_line_up(
+    live_server, build_id: int, page: Page
+) -> None:
+    _log_in(page, live_server.url, "/blueprints/kiosk/")
+    tops = _tops(page, ".summary-grid > .card")
+    assert len(tops) >= 3 and len(set(tops[:3])) == 1, tops
+
+
+def _middle(box: dict[str, float] | None) -> float:
+    assert box
+    return box["y"] + box["height"] / 2
+
+
+def test_a_page_heading_is_level_with_its_buttons(live_server, build_id: int, page: Page) -> None:
+    _log_in(page, live_server.url, "/blueprints/")
+    heading = _middle(page.get_by_role("heading", name="Blueprints", level=1).bounding_box())
+    button = _middle(page.get_by_role("link", name="New blueprint").bounding_box())
+    assert abs(heading - button) < 4, (heading, button)
+
+
+def test_include_secrets_is_beside_the_export_button(
+    live_server, build_id: int, page: Page
+) -> None:
+    _log_in(page, live_server.url, "/blueprints/kiosk/")
+    export = _middle(page.get_by_role("button", name="Export genpack.json5").bounding_box())
+    secrets = _middle(page.get_by_label("include secrets").bounding_box())
+    assert abs(export - secrets) < 4, (export, secrets)
