@@ -107,3 +107,46 @@ def test_an_edited_export_becomes_the_next_revision_after_its_changes_are_shown(
     expect(page).to_have_url(f"{base}/blueprints/{NAME}/")
     expect(page.get_by_role("status")).to_contain_text("Imported as revision 2")
     expect(page.get_by_test_id("summary-network")).to_contain_text("192.168.1.30/24")
+
+
+@pytest.fixture
+def typo_blueprint(seeded: None, build_host, debian_mirror: str) -> str:
+    """A blueprint asking for “pyhton3”, saved before the amd64 package list was loaded (nothing
+    could check it then); for the Raspberry Pi (arm64) the list is still loading."""
+    from hardware_profiles.models import HardwareProfile
+    from package_index.store import package_index_update
+    from tests.browser.conftest import SUITE
+    from tests.factories import BlueprintFactory
+
+    targets = list(HardwareProfile.objects.filter(slug__in=["kvm-x86_64", "rpi-arm64"]))
+    BlueprintFactory(name="typo", targets=targets, packages=["openssh-server", "pyhton3"])
+    package_index_update(suite=SUITE, component="main", arch="amd64", mirror=debian_mirror)
+    return "typo"
+
+
+def test_preflight_shows_the_problem_and_disables_that_targets_button(
+    live_server, pm_account, typo_blueprint: str, page: Page, screenshot: Shot
+) -> None:
+    base = live_server.url
+    log_in(page, base, lambda name: None, *pm_account)
+    page.goto(f"{base}/blueprints/{typo_blueprint}/")
+    preflight = page.get_by_role("region", name="Pre-flight")
+    kvm = preflight.get_by_test_id("preflight-kvm-x86_64")
+    expect(kvm).to_contain_text("Cannot build yet")
+    expect(kvm).to_contain_text("“pyhton3” is not a package of Debian bookworm for amd64")
+    pi = preflight.get_by_test_id("preflight-rpi-arm64")
+    expect(pi).to_contain_text("Ready to build")
+    expect(pi).to_contain_text("package list loading…")
+
+    button = page.get_by_role("button", name="Build for KVM / QEMU guest x86_64")
+    expect(button).to_be_disabled()
+    expect(button, "the reason is the button's description").to_have_accessible_description(
+        re.compile("“pyhton3” is not a package of Debian bookworm")
+    )
+    expect(page.get_by_role("button", name=re.compile("^Build for Raspberry Pi"))).to_be_enabled()
+    expect(page.get_by_role("button", name="Build all targets")).to_be_enabled()
+    screenshot("preflight-problem")
+
+    kvm.get_by_role("link", name="Fix in Packages").click()
+    expect(page).to_have_url(f"{base}/blueprints/{typo_blueprint}/edit/#section-packages")
+    expect(page.get_by_role("region", name="Packages", exact=True)).to_contain_text("pyhton3")
