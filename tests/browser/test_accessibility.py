@@ -200,12 +200,14 @@ def test_product_manager_pages(live_server, site: dict[str, int], page: Page) ->
     packages.get_by_label("Add a package").press_sequentially("ssh", delay=100)
     expect(packages.get_by_role("list", name="Matching packages")).to_be_visible()
     tour.check("editor-package-search")
+    packages.screenshot(path=str(PAGES / "pm-editor-packages-search.png"))
     services = page.get_by_role("region", name="Services", exact=True)
     unit = services.get_by_role("textbox", name="Service")
     unit.fill("frobnicator")
     services.get_by_role("button", name="Add service").click()
     expect(unit).to_have_attribute("aria-invalid", "true")
     tour.check("editor-service-refused")
+    services.screenshot(path=str(PAGES / "pm-editor-services-refused.png"))
     tour.visit("editor-json5", f"/blueprints/{BLUEPRINT}/edit/json5/")
     tour.visit("history", f"/blueprints/{BLUEPRINT}/history/")
     tour.visit("diff", f"/blueprints/{BLUEPRINT}/diff/?a=1&b=2")
@@ -237,6 +239,16 @@ def test_technician_pages(live_server, site: dict[str, int], page: Page) -> None
     tour.check("personalise-sent")
     tour.visit("profiles", "/profiles/")
     tour.visit("password-change", "/accounts/password/")
+    # In the field, on a phone.
+    page.set_viewport_size({"width": 390, "height": 844})
+    for name, path in (
+        ("phone-home", "/"),
+        ("phone-build", f"/builds/{site['succeeded']}/"),
+        ("phone-personalise", f"/builds/{site['succeeded']}/personalise/"),
+    ):
+        tour.visit(name, path)
+        wider = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert wider <= 0, f"{path} is {wider} px wider than a phone"
     tour.done()
 
 
