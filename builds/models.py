@@ -8,6 +8,15 @@ from django.contrib.auth.models import AnonymousUser
 from django.db import models
 
 
+class BootTestState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    PASSED = "passed", "Passed"
+    FAILED = "failed", "Failed"
+    SKIPPED = "skipped", "Skipped"
+    CANCELLED = "cancelled", "Cancelled"
+
+
 class Build(models.Model):
     class State(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -51,6 +60,27 @@ class Build(models.Model):
         help_text="The earlier build whose artifacts this one reuses.",
     )
     released = models.BooleanField(default=False)
+    # The boot test (builds/boot_tests.py): queued when the build's files are published, run
+    # on its own queue. "" = never run: the build was made before boot tests existed.
+    boot_test_state = models.CharField(
+        max_length=10, choices=BootTestState.choices, blank=True, default=""
+    )
+    boot_test_started_at = models.DateTimeField(null=True, blank=True)
+    boot_test_finished_at = models.DateTimeField(null=True, blank=True)
+    boot_test_heartbeat_at = models.DateTimeField(null=True, blank=True)
+    boot_test_task_id = models.CharField(max_length=64, blank=True)
+    boot_test_login_seconds = models.FloatField(
+        null=True, blank=True, help_text="From power-on to the serial console's login prompt."
+    )
+    boot_test_applied = models.JSONField(
+        default=dict, blank=True, help_text="system.ini keys the device applied: key → value."
+    )
+    boot_test_rejected = models.JSONField(
+        default=dict, blank=True, help_text="system.ini keys the device rejected: key → why."
+    )
+    boot_test_error = models.TextField(
+        blank=True, help_text="Why the boot test failed or was skipped, in words."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -109,7 +139,9 @@ class Artifact(models.Model):
         BMAP = "bmap", "Block map"
         SHA256SUMS = "sha256sums", "Checksums"
         MANIFEST = "manifest", "Manifest"
+        SBOM = "sbom", "Software bill of materials (SPDX JSON)"
         LOG = "log", "Build log"
+        CONSOLE_LOG = "console-log", "Boot test console log"
 
     build = models.ForeignKey(Build, on_delete=models.CASCADE, related_name="artifacts")
     kind = models.CharField(max_length=20, choices=Kind.choices)
@@ -156,3 +188,35 @@ class BuildHost(models.Model):
     def builds_for(self) -> list[str]:
         """The architectures it takes builds of: those it can build and whose queue it reads."""
         return [arch for arch in self.architectures if arch in self.queues]
+
+
+class ReleaseEvent(models.Model):
+    """Who released or withdrew which build, when and why (the release history).
+
+    `override` marks a release an admin made without a passed boot test; its `reason` is shown
+    on the build page and to technicians.
+    """
+
+    class Action(models.TextChoices):
+        RELEASED = "released", "Released"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+
+    build = models.ForeignKey(Build, on_delete=models.CASCADE, related_name="release_events")
+    action = models.CharField(max_length=10, choices=Action.choices)
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    at = models.DateTimeField(auto_now_add=True)
+    reason = models.TextField(blank=True)
+    override = models.BooleanField(
+        default=False, help_text="Released without a passed boot test, by an admin."
+    )
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        permissions = [
+            ("override_boot_test", "Can release a build whose boot test did not pass"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} build #{self.build_id}"

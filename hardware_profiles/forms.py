@@ -76,6 +76,9 @@ class HardwareProfileForm(forms.ModelForm):
             "output_formats",
             "boot_test_machine",
             "boot_test_firmware",
+            "boot_test_dtb",
+            "boot_test_memory_mib",
+            "boot_test_timeout_seconds",
             "enabled",
         ]
         widgets = {"description": forms.Textarea(attrs={"rows": 3})}

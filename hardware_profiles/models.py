@@ -69,6 +69,19 @@ class HardwareProfile(models.Model):
     boot_test_firmware = models.CharField(
         max_length=200, blank=True, help_text="UEFI firmware file QEMU boots with."
     )
+    boot_test_dtb = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="Device tree on the boot partition QEMU gives the kernel (raspi3b: "
+        '"bcm2837-rpi-3-b.dtb"); empty for UEFI machines, whose firmware supplies one.',
+    )
+    boot_test_memory_mib = models.PositiveIntegerField(
+        default=1024, help_text="Memory of the emulated machine (raspi3b has exactly 1024)."
+    )
+    boot_test_timeout_seconds = models.PositiveIntegerField(
+        default=600,
+        help_text="How long the boot test may take under software emulation before it fails.",
+    )
     enabled = models.BooleanField(
         default=True, help_text="Disabled profiles cannot be chosen or built."
     )

@@ -23,6 +23,7 @@ RPI_WIFI = ["firmware-brcm80211"]
 # needs anyway, so it stays in firmware_packages.
 PC_WIFI = ["firmware-iwlwifi", "firmware-atheros", "firmware-misc-nonfree"]
 RPI_SLUG = "rpi-arm64"
+RPI_BOOT_TEST_DTB = "bcm2837-rpi-3-b.dtb"
 
 SEED_PROFILES: list[dict[str, Any]] = [
     {
@@ -106,6 +107,7 @@ SEED_PROFILES: list[dict[str, Any]] = [
         # the Pi 3 DTB with the same kernel and initramfs.
         "boot_test_machine": "raspi3b",
         "boot_test_firmware": "",
+        "boot_test_dtb": RPI_BOOT_TEST_DTB,
     },
 ]
 
