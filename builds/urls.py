@@ -5,6 +5,7 @@ from builds import views
 app_name = "builds"
 urlpatterns = [
     path("", views.build_list, name="list"),
+    path("compare/", views.build_compare, name="compare"),
     path("<int:build_id>/", views.build_detail, name="detail"),
     path("<int:build_id>/log/", views.build_log, name="log"),
     path("<int:build_id>/cancel/", views.build_cancel_view, name="cancel"),

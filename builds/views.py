@@ -15,9 +15,16 @@ from django.views.decorators.http import require_POST, require_safe
 
 from blueprints.models import Blueprint
 from builds import paths
+from builds.changes import (
+    ChangesRefusedError,
+    changes,
+    changes_since_previous,
+    comparable_builds,
+    previous_release,
+)
 from builds.download_choices import download_choices
 from builds.downloads import ArtifactFileMissing, artifact_response
-from builds.forms import DeviceSystemIniForm
+from builds.forms import BuildCompareForm, DeviceSystemIniForm
 from builds.hosts import build_host_problem, unclaimed_minutes
 from builds.logs import log_read
 from builds.models import Artifact, Build, builds_visible_to
@@ -115,12 +122,83 @@ def build_detail(request: HttpRequest, build_id: int) -> HttpResponse:
         "reused_visible": bool(
             source and builds_visible_to(request.user).filter(pk=source.pk).exists()
         ),
+        "changes_since": changes_since_previous(build, request.user)
+        if build.state == Build.State.SUCCEEDED
+        else None,
     }
     template = "builds/detail.html#status" if request.htmx else "builds/detail.html"
     response = render(request, template, context)
     if request.htmx and build.is_finished:
         response.status_code = HTMX_STOP_POLLING
     return response
+
+
+class _CompareProblem(Exception):
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _named_build(request: HttpRequest, key: str) -> Build | None:
+    """The build ?key= names, if the person may see it; None when it names none."""
+    text = request.GET.get(key, "").strip()
+    if not text:
+        return None
+    number = _ascii_int(text.removeprefix("#"))
+    if number is None:
+        raise _CompareProblem(f"“{text[:40]}” is not a build number.", 400)
+    # One answer for a build that does not exist and one this person may not see.
+    build = builds_visible_to(request.user).filter(pk=number).first()
+    if build is None:
+        raise _CompareProblem(f"There is no build #{number} that you can see.", 404)
+    return build
+
+
+@permission_required("builds.view_build", raise_exception=True)
+@require_safe
+def build_compare(request: HttpRequest) -> HttpResponse:
+    """What changed from build `a` to build `b` of one blueprint (?a=&b=). With one build
+    named, it is compared with its previous release, as on its build page."""
+    try:
+        old, new = _named_build(request, "a"), _named_build(request, "b")
+    except _CompareProblem as problem:
+        return _compare_page(request, str(problem), problem.status)
+    if new is None:
+        old, new = None, old
+    if new is None:
+        return _compare_page(request, "Open a build and follow “Compare with another build”.", 400)
+    is_release = False
+    defaulted = old is None
+    if old is None:
+        old, is_release = previous_release(new, request.user)
+    context = {
+        "form": BuildCompareForm(builds=comparable_builds(new, request.user), old=old, new=new),
+        "old": old,
+        "new": new,
+        "is_release": is_release,
+        "defaulted": defaulted,
+    }
+    if old is None:
+        message = (
+            f"There is no earlier succeeded build of {new.revision.blueprint.name} for "
+            f"{new.profile.name} to compare build #{new.pk} with: choose one above."
+        )
+        return _compare_page(request, message, 200, context)
+    try:
+        context["changes"] = changes(
+            old=old, new=new, include_blueprint=request.user.has_perm("blueprints.view_blueprint")
+        )
+    except ChangesRefusedError as refused:
+        return _compare_page(request, str(refused), 400, context)
+    return render(request, "builds/compare.html", context)
+
+
+def _compare_page(
+    request: HttpRequest, error: str, status: int, context: dict | None = None
+) -> HttpResponse:
+    return render(
+        request, "builds/compare.html", {**(context or {}), "error": error}, status=status
+    )
 
 
 # The log holds text users wrote (file paths, comments): opened on its own it is a sandboxed
