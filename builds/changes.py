@@ -35,6 +35,7 @@ logger = logging.getLogger(__name__)
 # A manifest lists a few thousand packages in some hundred KiB; anything far larger is not one.
 MANIFEST_MAX_BYTES = 32 * 1024 * 1024
 SIZED_KINDS = (Artifact.Kind.SYSTEM_IMG, Artifact.Kind.DISK_RAW)
+COMPARE_CHOICES = 200  # builds in each of the compare form's lists
 
 
 class ChangesRefusedError(ValueError):
@@ -134,8 +135,12 @@ def _kib(value: Any) -> int | None:
 
 
 def _no_manifest_reason(build: Build) -> str:
-    if build.state != Build.State.SUCCEEDED:
-        return f"it {build.get_state_display().lower()}, so it published no manifest"
+    if build.state == Build.State.FAILED:
+        return "it failed, so it published no manifest"
+    if build.state == Build.State.CANCELLED:
+        return "it was cancelled, so it published no manifest"
+    if not build.is_finished:
+        return "it has not finished yet"
     return "it published no manifest (it was made before builds recorded one)"
 
 
@@ -288,12 +293,12 @@ def previous_release(
 
 
 def comparable_builds(build: Build, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Build]:
-    """The succeeded builds of `build`'s blueprint that `user` may see, newest first: what the
-    compare form offers."""
+    """The succeeded builds of `build`'s blueprint that `user` may see, newest first (the
+    newest COMPARE_CHOICES): what the compare form offers."""
     return (
         builds_visible_to(user)
         .filter(revision__blueprint_id=build.revision.blueprint_id, state=Build.State.SUCCEEDED)
-        .order_by("-created_at", "-pk")
+        .order_by("-created_at", "-pk")[:COMPARE_CHOICES]
     )
 
 
