@@ -5,10 +5,12 @@ from builds import views
 app_name = "builds"
 urlpatterns = [
     path("", views.build_list, name="list"),
+    path("releases/", views.release_history, name="releases"),
     path("<int:build_id>/", views.build_detail, name="detail"),
     path("<int:build_id>/log/", views.build_log, name="log"),
     path("<int:build_id>/cancel/", views.build_cancel_view, name="cancel"),
     path("<int:build_id>/release/", views.build_release_view, name="release"),
+    path("<int:build_id>/withdraw/", views.build_withdraw_view, name="withdraw"),
     path("<int:build_id>/rebuild/", views.build_rebuild_view, name="rebuild"),
     path("<int:build_id>/download/<slug:kind>/", views.artifact_download, name="download"),
     path("<int:build_id>/personalise/", views.build_personalise, name="personalise"),

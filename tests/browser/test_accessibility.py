@@ -19,7 +19,7 @@ from playwright.sync_api import Page, expect
 
 from blueprints.services import blueprint_import, blueprint_update
 from builds import paths
-from builds.models import Build
+from builds.models import BootTestState, Build
 from builds.services import (
     ProducedFile,
     build_claim,
@@ -86,6 +86,7 @@ def _released(build: Build) -> None:
         ProducedFile("disk-qcow2", f"{BLUEPRINT}.qcow2", 5, _sha256(b"qcow2")),
     ]
     assert build_publish(build_id=build.pk, staging=staging, files=files)
+    Build.objects.filter(pk=build.pk).update(boot_test_state=BootTestState.PASSED)
     assert build_release(build=Build.objects.get(pk=build.pk))
 
 
