@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.http import HttpRequest
 
-from builds.models import Artifact, Build, BuildHost
+from builds.models import Artifact, Build, BuildHost, ReleaseEvent
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -50,3 +50,15 @@ class BuildHostAdmin(ReadOnlyAdmin):
 
     list_display = ["name", "architectures", "queues", "heartbeat_at", "stopped_at"]
     readonly_fields = [f.name for f in BuildHost._meta.fields]
+
+
+@admin.register(ReleaseEvent)
+class ReleaseEventAdmin(ReadOnlyAdmin):
+    """The release history (builds/releases.py writes it): nobody edits or deletes a line."""
+
+    list_display = ["at", "action", "build", "by", "override"]
+    list_filter = ["action", "override"]
+    readonly_fields = [f.name for f in ReleaseEvent._meta.fields]
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False

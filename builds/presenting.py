@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from blueprints.editor import SECTIONS
 from blueprints.models import BlueprintRevision
-from builds.models import Build
+from builds.models import Build, ReleaseEvent
 from builds.progress import builds_ahead, typical_seconds
 from builds.services import SiteFailure
 from image_builder.errors import is_transient
@@ -361,6 +361,7 @@ class BuildRow:
     build: Build
     duration: str
     reason: str  # why it failed or was cancelled, in plain words
+    release_override: ReleaseEvent | None = None  # released without a passed boot test
 
 
 def _duration(build: Build, now: datetime) -> str:
@@ -382,6 +383,15 @@ def _reason(build: Build) -> str:
     return failure.summary if failure else ""
 
 
-def build_rows(builds: Iterable[Build], now: datetime | None = None) -> list[BuildRow]:
+def build_rows(
+    builds: Iterable[Build],
+    now: datetime | None = None,
+    overrides: Mapping[int, ReleaseEvent] | None = None,
+) -> list[BuildRow]:
+    """One row per build; `overrides` (releases.current_overrides) by build id."""
     now = now or timezone.now()
-    return [BuildRow(build, _duration(build, now), _reason(build)) for build in builds]
+    overrides = overrides or {}
+    return [
+        BuildRow(build, _duration(build, now), _reason(build), overrides.get(build.pk))
+        for build in builds
+    ]

@@ -6,6 +6,7 @@ import subprocess
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.csp import CSP
@@ -44,13 +45,20 @@ from builds.presenting import (
     newer_revision,
     usual_duration,
 )
+from builds.releases import (
+    ReleaseRefusedError,
+    current_overrides,
+    release,
+    release_events_visible_to,
+    release_options,
+    withdraw,
+)
 from builds.services import (
     BuildQueueUnavailableError,
     BuildRefusedError,
     build_cancel,
     build_enqueue,
     build_rebuild,
-    build_release,
 )
 from hardware_profiles.models import HardwareProfile
 from image_builder.errors import SpecError
@@ -58,6 +66,8 @@ from image_builder.image_tools import ImageError
 
 logger = logging.getLogger(__name__)
 HTMX_STOP_POLLING = 286  # htmx stops an `every` trigger on this status
+RELEASE_HISTORY_PAGE_SIZE = 50
+RELEASE_EVENTS_SHOWN = 5  # on the build page; the history page has the rest
 
 
 @permission_required("builds.view_build", raise_exception=True)
@@ -73,8 +83,9 @@ def build_list(request: HttpRequest) -> HttpResponse:
     profile = request.GET.get("profile", "")
     if profile:
         builds = builds.filter(profile__slug=profile)
+    shown = list(builds[:200])
     context = {
-        "rows": build_rows(builds[:200]),
+        "rows": build_rows(shown, overrides=current_overrides(shown)),
         "states": Build.State.choices,
         "state": state,
         "blueprint": blueprint,
@@ -125,6 +136,9 @@ def build_detail(request: HttpRequest, build_id: int) -> HttpResponse:
         "changes_since": changes_since_previous(build, request.user)
         if build.state == Build.State.SUCCEEDED
         else None,
+        "release": release_options(build, request.user),
+        "release_override": current_overrides([build]).get(build.pk),
+        "release_events": build.release_events.select_related("by")[:RELEASE_EVENTS_SHOWN],
     }
     template = "builds/detail.html#status" if request.htmx else "builds/detail.html"
     response = render(request, template, context)
@@ -238,17 +252,44 @@ def build_cancel_view(request: HttpRequest, build_id: int) -> HttpResponse:
 @require_POST
 def build_release_view(request: HttpRequest, build_id: int) -> HttpResponse:
     build = _visible_build(request, build_id)
-    released = request.POST.get("released", "1") == "1"
-    if build_release(build=build, released=released):
+    try:
+        event = release(build, by=request.user, reason=request.POST.get("reason", ""))
+    except ReleaseRefusedError as refused:
+        messages.error(request, str(refused))
+    else:
         messages.success(
             request,
-            "Released to field technicians."
-            if released
-            else "No longer offered to field technicians.",
+            "Released to field technicians without a passed boot test; they see your reason."
+            if event.override
+            else "Released to field technicians.",
         )
-    else:
-        messages.error(request, "Only a succeeded build can be released.")
     return redirect("builds:detail", build_id=build.pk)
+
+
+@permission_required("builds.release_build", raise_exception=True)
+@require_POST
+def build_withdraw_view(request: HttpRequest, build_id: int) -> HttpResponse:
+    build = _visible_build(request, build_id)
+    try:
+        withdraw(build, by=request.user, reason=request.POST.get("reason", ""))
+    except ReleaseRefusedError as refused:
+        messages.error(request, str(refused))
+    else:
+        messages.success(request, "No longer offered to field technicians.")
+    return redirect("builds:detail", build_id=build.pk)
+
+
+@permission_required("builds.view_build", raise_exception=True)
+@require_safe
+def release_history(request: HttpRequest) -> HttpResponse:
+    """Who released or withdrew which build, when and why; ?build=N for one build."""
+    events = release_events_visible_to(request.user)
+    build_id = _ascii_int(request.GET.get("build", ""))
+    if build_id is not None:
+        events = events.filter(build_id=build_id)
+    page = Paginator(events, RELEASE_HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {"page": page, "events": page.object_list, "build_id": build_id}
+    return render(request, "builds/releases.html", context)
 
 
 @permission_required("builds.add_build", raise_exception=True)
@@ -332,6 +373,7 @@ def build_personalise(request: HttpRequest, build_id: int) -> HttpResponseBase:
         return response
     context = {
         "build": build,
+        "release_override": current_overrides([build]).get(build.pk),
         "form": form,
         "has_wifi": has_wifi,
         "download_token": secrets.token_hex(16),

@@ -5,7 +5,8 @@ violation.
 Screenshots go to tests/browser/screenshots/pages/<role>-<page>.png; the editor's sections
 also one by one (<role>-editor-<section>.png). The pages show a blueprint with packages,
 services, a user, a file and a fixed address; one whose package Debian does not have (pre-flight
-stops it); and builds that succeeded (released, with downloads), failed, run and wait.
+stops it); and builds that succeeded (released, with downloads), failed, run and wait, and one
+whose boot test failed (the admin releases it with a reason).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from playwright.sync_api import Page, expect
 
 from blueprints.services import blueprint_import, blueprint_update
 from builds import paths
-from builds.models import Build
+from builds.models import BootTestState, Build
 from builds.services import (
     ProducedFile,
     build_claim,
@@ -74,8 +75,8 @@ def _account(username: str, role: str, **extra: object) -> None:
     user.save()
 
 
-def _released(build: Build) -> None:
-    """Published with a real disk image (personalise writes system.ini into it), released."""
+def _published(build: Build) -> None:
+    """Published with a real disk image (personalise writes system.ini into it)."""
     build_claim(build_id=build.pk, worker="w", task_id="t")
     staging = paths.build_staging_dir(build.pk)
     staging.mkdir(parents=True)
@@ -86,6 +87,12 @@ def _released(build: Build) -> None:
         ProducedFile("disk-qcow2", f"{BLUEPRINT}.qcow2", 5, _sha256(b"qcow2")),
     ]
     assert build_publish(build_id=build.pk, staging=staging, files=files)
+
+
+def _released(build: Build) -> None:
+    """Published, boot-tested and released."""
+    _published(build)
+    Build.objects.filter(pk=build.pk).update(boot_test_state=BootTestState.PASSED)
     assert build_release(build=Build.objects.get(pk=build.pk))
 
 
@@ -123,12 +130,19 @@ def site(seeded: None, debian_mirror: str) -> dict[str, int]:
     build_claim(build_id=running.pk, worker="w", task_id="t")
     build_heartbeat(build_id=running.pk, phase="customize", step_number=3, step_count=7)
     queued = build_enqueue(revision=latest, profile=rpi, requested_by=None)
-    assert len({succeeded.pk, failed.pk, running.pk, queued.pk}) == 4
+    # Succeeded, but its image did not boot: an admin may still release it, with a reason.
+    untested = build_enqueue(revision=first, profile=rpi, requested_by=None)
+    _published(untested)
+    Build.objects.filter(pk=untested.pk).update(
+        boot_test_state=BootTestState.FAILED, boot_test_error="Kernel panic - not syncing"
+    )
+    assert len({succeeded.pk, failed.pk, running.pk, queued.pk, untested.pk}) == 5
     return {
         "succeeded": succeeded.pk,
         "failed": failed.pk,
         "running": running.pk,
         "queued": queued.pk,
+        "boot-test-failed": untested.pk,
     }
 
 
@@ -217,6 +231,7 @@ def test_product_manager_pages(live_server, site: dict[str, int], page: Page) ->
     for state, build_id in site.items():
         tour.visit(f"build-{state}", f"/builds/{build_id}/")
     tour.visit("personalise", f"/builds/{site['succeeded']}/personalise/")
+    tour.visit("releases", "/builds/releases/")
     tour.visit("profiles", "/profiles/")
     tour.visit("profile", "/profiles/kvm-x86_64/")
     tour.visit("password-change", "/accounts/password/")
@@ -237,6 +252,7 @@ def test_technician_pages(live_server, site: dict[str, int], page: Page) -> None
         page.get_by_role("button", name="Download image for this device").click()
     expect(page.locator("#personal-checksum")).to_contain_text("SHA-256 of your copy")
     tour.check("personalise-sent")
+    tour.visit("releases", "/builds/releases/")
     tour.visit("profiles", "/profiles/")
     tour.visit("password-change", "/accounts/password/")
     # In the field, on a phone.
@@ -245,6 +261,7 @@ def test_technician_pages(live_server, site: dict[str, int], page: Page) -> None
         ("phone-home", "/"),
         ("phone-build", f"/builds/{site['succeeded']}/"),
         ("phone-personalise", f"/builds/{site['succeeded']}/personalise/"),
+        ("phone-releases", "/builds/releases/"),
     ):
         tour.visit(name, path)
         wider = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
@@ -275,6 +292,12 @@ def test_admin_pages(live_server, site: dict[str, int], page: Page) -> None:
     tour.visit("profile-new", "/profiles/new/")
     tour.visit("builds", "/builds/")
     tour.visit("build-failed", f"/builds/{site['failed']}/")
+    tour.visit("build-boot-test-failed", f"/builds/{site['boot-test-failed']}/")
+    page.get_by_label("Why release it anyway?").fill("Bench demo; booted by hand on a real board.")
+    page.get_by_role("button", name="Release anyway").click()
+    expect(page.get_by_test_id("release-override")).to_contain_text("booted by hand")
+    tour.check("build-released-by-override")
+    tour.visit("releases", "/builds/releases/")
     tour.visit("password-change", "/accounts/password/")
     page.context.clear_cookies()
     tour.visit("set-password", set_password.removeprefix(live_server.url))

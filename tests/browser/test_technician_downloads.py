@@ -11,7 +11,7 @@ from django.contrib.auth.models import Group
 from playwright.sync_api import BrowserContext, Page, expect
 
 from builds import paths
-from builds.models import Build
+from builds.models import BootTestState, Build
 from builds.services import ProducedFile, build_claim, build_enqueue, build_publish, build_release
 from genpack_site import roles
 from hardware_profiles.models import HardwareProfile
@@ -46,6 +46,7 @@ def released(seeded: None) -> Build:
         ProducedFile("disk-qcow2", "kiosk.qcow2", 5, _sha256(b"qcow2")),
     ]
     assert build_publish(build_id=build.pk, staging=staging, files=files)
+    Build.objects.filter(pk=build.pk).update(boot_test_state=BootTestState.PASSED)
     assert build_release(build=Build.objects.get(pk=build.pk))
     return Build.objects.get(pk=build.pk)
 

@@ -8,7 +8,7 @@ import hashlib
 
 from builds import paths
 from builds.logs import BuildLog
-from builds.models import Build
+from builds.models import BootTestState, Build
 from builds.services import (
     ProducedFile,
     build_claim,
@@ -50,6 +50,7 @@ def released_build_with_hostile_log(
     (staging / f"{name}.img").write_bytes(b"image")
     produced = ProducedFile("disk-raw", f"{name}.img", 5, hashlib.sha256(b"image").hexdigest())
     assert build_publish(build_id=build.pk, staging=staging, files=[produced])
+    Build.objects.filter(pk=build.pk).update(boot_test_state=BootTestState.PASSED)
     build = Build.objects.get(pk=build.pk)
     assert build_release(build=build)
     return Build.objects.get(pk=build.pk)

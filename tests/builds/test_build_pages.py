@@ -11,7 +11,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from builds.models import Build
+from builds.models import BootTestState, Build
 from builds.services import (
     SiteFailure,
     build_fail,
@@ -187,7 +187,8 @@ def test_a_technician_sees_the_heading_without_links_to_blueprints(
     technician: Client, product_manager: Client
 ) -> None:
     build = BuildFactory(state=Build.State.SUCCEEDED)
-    product_manager.post(f"/builds/{build.pk}/release/", {"released": "1"})
+    Build.objects.filter(pk=build.pk).update(boot_test_state=BootTestState.PASSED)
+    product_manager.post(f"/builds/{build.pk}/release/")
 
     page = _status(technician, build)
 

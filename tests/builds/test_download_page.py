@@ -8,7 +8,7 @@ import html
 import pytest
 from django.test import Client
 
-from builds.models import Build
+from builds.models import BootTestState, Build
 from builds.services import build_release
 from hardware_profiles.models import HardwareProfile
 from tests.factories import BlueprintFactory, BuildFactory
@@ -33,6 +33,7 @@ def _released(slug: str, kinds: tuple[str, ...]) -> Build:
     build = BuildFactory(
         revision=blueprint.latest_revision, profile=profile, state="succeeded", files=files
     )
+    Build.objects.filter(pk=build.pk).update(boot_test_state=BootTestState.PASSED)
     assert build_release(build=build, released=True)
     return build
 

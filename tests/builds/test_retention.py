@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from builds import paths
-from builds.models import Build
+from builds.models import BootTestState, Build
 from builds.retention import builds_retention
 from builds.services import (
     build_enqueue,
@@ -42,7 +42,8 @@ def test_keeps_released_and_the_last_n_and_removes_the_rest(
 ) -> None:
     blueprint = make_blueprint("kiosk")
     builds = [_built(blueprint, kvm, f"1.{n}") for n in range(5)]
-    build_release(build=builds[0])
+    Build.objects.filter(pk=builds[0].pk).update(boot_test_state=BootTestState.PASSED)
+    assert build_release(build=builds[0])
     stale_work = paths.build_work_dir(999)
     stale_work.mkdir(parents=True)
     with django_capture_on_commit_callbacks(execute=True):  # files go after the commit
@@ -101,7 +102,8 @@ def test_a_released_cache_hit_keeps_its_source_past_the_last_n(kvm) -> None:
     blueprint = make_blueprint("kiosk")
     source = _built(blueprint, kvm, "1.0")
     hit = _cache_hit_row(source)
-    build_release(build=hit)
+    Build.objects.filter(pk=source.pk).update(boot_test_state=BootTestState.PASSED)
+    assert build_release(build=hit)  # a cache hit is released on its source's boot test
     for n in range(3):
         _built(blueprint, kvm, f"2.{n}")
     call_command("builds_retention", verbosity=0)

@@ -10,7 +10,7 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 
 from builds import paths
-from builds.models import Build
+from builds.models import BootTestState, Build
 from builds.services import (
     ProducedFile,
     build_claim,
@@ -25,9 +25,12 @@ from tests.factories import BlueprintFactory, BuildFactory
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("data_dirs", "build_host")]
 
 
-def _succeeded(profile: HardwareProfile) -> Build:
+def _succeeded(profile: HardwareProfile, boot_test: str = BootTestState.PASSED) -> Build:
+    """A succeeded build whose boot test ended `boot_test` (by default: releasable)."""
     revision = BlueprintFactory(name="kiosk").latest_revision
-    return BuildFactory(revision=revision, profile=profile, state=Build.State.SUCCEEDED)
+    build = BuildFactory(revision=revision, profile=profile, state=Build.State.SUCCEEDED)
+    Build.objects.filter(pk=build.pk).update(boot_test_state=boot_test)
+    return Build.objects.get(pk=build.pk)
 
 
 def test_log_is_read_by_offset_and_polling_stops_when_final(product_manager: Client, kvm) -> None:
@@ -239,6 +242,7 @@ def _published_pc_build(system_ini: dict) -> Build:
     digest = hashlib.sha256(image.read_bytes()).hexdigest()
     produced = ProducedFile("disk-raw", "kiosk.img", image.stat().st_size, digest)
     build_publish(build_id=build.pk, staging=staging, files=[produced])
+    Build.objects.filter(pk=build.pk).update(boot_test_state=BootTestState.PASSED)
     build.refresh_from_db()
     assert build_release(build=build)  # offered to field technicians
     return build

@@ -27,7 +27,7 @@ from accounts.services import person_create
 from blueprints.models import Blueprint, BlueprintRevision
 from blueprints.services import blueprint_create, blueprint_revise
 from builds import paths
-from builds.models import Artifact, Build
+from builds.models import Artifact, Build, ReleaseEvent
 from builds.services import build_enqueue
 from genpack_site.roles import FIELD_TECHNICIAN, PRODUCT_MANAGER
 from hardware_profiles.models import HardwareProfile
@@ -326,8 +326,21 @@ CASES = [
         "builds:release",
         _build("release/"),
         get=roles(product_manager=405, admin=405),
+        post=roles(product_manager=302, admin=302),  # already released: a message says so
+        data=lambda w: {"reason": "crafted"},
+    ),
+    Case(
+        "builds:withdraw",
+        _build("withdraw/"),
+        get=roles(product_manager=405, admin=405),
         post=roles(product_manager=302, admin=302),
-        data=lambda w: {"released": "0"},
+        data=lambda w: {"reason": "crafted"},
+    ),
+    Case(
+        "builds:releases",
+        lambda w: "/builds/releases/",
+        get=BUILD_READ,
+        post=BUILD_READ_ONLY_POST,
     ),
     Case(
         "builds:rebuild",
@@ -537,6 +550,7 @@ def _snapshot() -> dict[str, Any]:
         "revisions": list(BlueprintRevision.objects.order_by("pk").values_list("pk", "number")),
         "builds": list(Build.objects.order_by("pk").values_list("pk", "state", "released")),
         "artifacts": list(Artifact.objects.order_by("pk").values_list("pk", "path", "sha256")),
+        "release_events": list(ReleaseEvent.objects.order_by("pk").values()),
         "profiles": list(HardwareProfile.objects.order_by("pk").values()),
         "users": list(
             get_user_model()
