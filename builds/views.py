@@ -45,6 +45,7 @@ from builds.services import (
     build_rebuild,
     build_release,
 )
+from builds.updates import build_updates
 from hardware_profiles.models import HardwareProfile
 from image_builder.errors import SpecError
 from image_builder.image_tools import ImageError
@@ -115,6 +116,8 @@ def build_detail(request: HttpRequest, build_id: int) -> HttpResponse:
         "reused_visible": bool(
             source and builds_visible_to(request.user).filter(pk=source.pk).exists()
         ),
+        # Outside the polled status region: read for the whole page only.
+        "updates": None if request.htmx else build_updates(build=build),
     }
     template = "builds/detail.html#status" if request.htmx else "builds/detail.html"
     response = render(request, template, context)
