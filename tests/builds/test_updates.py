@@ -50,7 +50,7 @@ def pockets(settings, seeded: None, mirror: str, mirror_dists: Path) -> None:
     assert not any(result["error"] for result in package_index_task())
 
 
-def _built(packages: dict[str, str], *, released: bool = True) -> Build:
+def built_with_manifest(packages: dict[str, str], *, released: bool = True) -> Build:
     """A succeeded build whose manifest lists `packages` (name → installed version)."""
     manifest = {"spec": {"name": "kiosk"}, "packages": packages}
     build = BuildFactory(
@@ -86,7 +86,9 @@ OLD = {"openssh-server": OPENSSH_OLD, "systemd": SYSTEMD_OLD, "vim": VIM, "neovi
 def test_a_released_build_shows_its_updates_security_first(
     pockets: None, technician: Client
 ) -> None:
-    build = _built({**OLD, "libc-local-only": "1.0"})  # a package the index lacks: skipped
+    build = built_with_manifest(
+        {**OLD, "libc-local-only": "1.0"}
+    )  # a package the index lacks: skipped
 
     page = _page(technician, build)
 
@@ -101,7 +103,7 @@ def test_a_released_build_shows_its_updates_security_first(
 def test_a_cache_hit_shows_the_updates_of_the_build_it_reuses(
     pockets: None, product_manager: Client
 ) -> None:
-    source = _built(OLD, released=False)
+    source = built_with_manifest(OLD, released=False)
     hit = build_enqueue(revision=source.revision, profile=source.profile, requested_by=None)
     assert hit.cache_hit_of == source
 
@@ -109,7 +111,9 @@ def test_a_cache_hit_shows_the_updates_of_the_build_it_reuses(
 
 
 def test_an_up_to_date_build_shows_no_badge(pockets: None, technician: Client) -> None:
-    build = _built({**OLD, "openssh-server": OPENSSH_SECURITY, "systemd": SYSTEMD_UPDATES})
+    build = built_with_manifest(
+        {**OLD, "openssh-server": OPENSSH_SECURITY, "systemd": SYSTEMD_UPDATES}
+    )
 
     page = _page(technician, build)
 
@@ -122,7 +126,7 @@ def test_before_the_pockets_are_loaded_the_page_says_so(
     seeded: None, mirror: str, product_manager: Client
 ) -> None:
     package_index_update(suite=SUITE, component="main", arch="amd64", mirror=mirror)
-    build = _built(OLD)
+    build = built_with_manifest(OLD)
 
     page = _page(product_manager, build)
 
@@ -143,7 +147,7 @@ def test_a_build_without_a_package_list_shows_nothing(pockets: None, technician:
 def test_technicians_get_no_rebuild_button_and_cannot_rebuild(
     pockets: None, technician: Client
 ) -> None:
-    build = _built(OLD)
+    build = built_with_manifest(OLD)
 
     assert "updates-rebuild" not in _page(technician, build)
     assert technician.post(f"/builds/{build.pk}/rebuild/").status_code == 403
@@ -153,7 +157,7 @@ def test_technicians_get_no_rebuild_button_and_cannot_rebuild(
 def test_rebuild_leads_to_a_new_build_that_skips_the_cache(
     pockets: None, product_manager: Client
 ) -> None:
-    build = _built(OLD)
+    build = built_with_manifest(OLD)
     page = _page(product_manager, build)
     form = re.search(
         r'<form method="post" action="([^"]+)">[^<]*<input[^>]*csrfmiddlewaretoken[^>]*>'
@@ -207,7 +211,7 @@ def test_versions_compare_as_debian_orders_them(seeded: None) -> None:
             f"{SUITE}-updates": {"numeric": "1.10-1"},
         }
     )
-    build = _built(
+    build = built_with_manifest(
         {
             "epoch": "1:1.0-1",
             "tilde": "1.0~rc1",
@@ -233,7 +237,7 @@ def test_a_point_release_newer_than_the_pockets_is_listed_as_such(seeded: None) 
     _index(
         {SUITE: {"tzdata": "2026a-0+deb12u1"}, f"{SUITE}-updates": {"tzdata": "2025b-0+deb12u1"}}
     )
-    updates = build_updates(build=_built({"tzdata": "2025b-0+deb12u1"}))
+    updates = build_updates(build=built_with_manifest({"tzdata": "2025b-0+deb12u1"}))
 
     assert updates is not None
     assert list(updates.updates) == [
@@ -258,7 +262,7 @@ def test_the_builder_installs_from_the_archives_the_index_reads(
         "Components: main\n"
     )
     monkeypatch.setattr(rootfs, "SOURCES_DIR", sources)
-    build = _built(OLD)
+    build = built_with_manifest(OLD)
     (tmp_path / "work").mkdir(exist_ok=True)
 
     argv = engine_command(build, tmp_path / "work", tmp_path / "out", tmp_path / "system.ini")
