@@ -23,6 +23,7 @@ from blueprints.models import BlueprintRevision
 from builds.models import Build
 from builds.progress import builds_ahead, typical_seconds
 from builds.services import SiteFailure
+from builds.updates import BuildUpdates, builds_updates
 from image_builder.errors import is_transient
 
 # The engine's step names (image_builder/pipeline.py STEPS, and the steps a BuildError names)
@@ -361,6 +362,7 @@ class BuildRow:
     build: Build
     duration: str
     reason: str  # why it failed or was cancelled, in plain words
+    updates: BuildUpdates | None = None  # a released build's newer archive versions
 
 
 def _duration(build: Build, now: datetime) -> str:
@@ -384,4 +386,9 @@ def _reason(build: Build) -> str:
 
 def build_rows(builds: Iterable[Build], now: datetime | None = None) -> list[BuildRow]:
     now = now or timezone.now()
-    return [BuildRow(build, _duration(build, now), _reason(build)) for build in builds]
+    builds = list(builds)
+    updates = builds_updates(builds)
+    return [
+        BuildRow(build, _duration(build, now), _reason(build), updates.get(build.pk))
+        for build in builds
+    ]

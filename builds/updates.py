@@ -4,13 +4,15 @@ The build's manifest lists every installed package with its version; the package
 the archive's current versions in the release and its pockets (package_index/pockets.py). A
 package is listed when the newest version of that binary package for the build's arch, across
 the three, is newer than the installed one by Debian's ordering (epochs, `~`), with the pocket
-it comes from. Two small queries and one small file per build: cheap enough for a page view.
+it comes from. Three small queries and one small file per build: cheap enough for a page view;
+the builds list batches its released builds (builds_updates).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -29,6 +31,8 @@ MANIFEST_MAX_BYTES = 8 * 1024 * 1024
 # Of two equal versions, the one a pocket publishes names the pocket (a security fix that a
 # point release later took in is still a security fix).
 POCKET_RANK = {SECURITY: 2, UPDATES: 1, "": 0}
+# The builds list checks at most this many released builds of its page.
+LIST_MAX = 50
 
 
 @dataclass(frozen=True)
@@ -65,21 +69,17 @@ class BuildUpdates:
         return sum(1 for update in self.updates if update.is_security)
 
 
-def installed_packages(build: Build) -> dict[str, str]:
-    """Package name → installed version, from the manifest of the build whose files this one
-    offers; {} when it has none or lists none (a build of the test engine, a broken file)."""
-    source = build.artifact_source
-    artifact = source.artifacts.filter(kind=Artifact.Kind.MANIFEST).first()
+def _manifest_packages(artifact: Artifact | None, build_id: int) -> dict[str, str]:
     if artifact is None:
         return {}
     path = paths.artifacts_root() / artifact.path
     try:
         if path.stat().st_size > MANIFEST_MAX_BYTES:
-            logger.warning("manifest of build %s is too large to read", source.pk)
+            logger.warning("manifest of build %s is too large to read", build_id)
             return {}
         manifest: Any = json.loads(path.read_bytes())
     except (OSError, ValueError) as error:
-        logger.warning("manifest of build %s unreadable: %s", source.pk, error)
+        logger.warning("manifest of build %s unreadable: %s", build_id, error)
         return {}
     packages = manifest.get("packages") if isinstance(manifest, dict) else None
     if not isinstance(packages, dict):
@@ -91,6 +91,14 @@ def installed_packages(build: Build) -> dict[str, str]:
     }
 
 
+def installed_packages(build: Build) -> dict[str, str]:
+    """Package name → installed version, from the manifest of the build whose files this one
+    offers; {} when it has none or lists none (a build of the test engine, a broken file)."""
+    source = build.artifact_source
+    artifact = source.artifacts.filter(kind=Artifact.Kind.MANIFEST).first()
+    return _manifest_packages(artifact, source.pk)
+
+
 def _version(text: str) -> Version | None:
     try:
         return Version(text)
@@ -98,7 +106,7 @@ def _version(text: str) -> Version | None:
         return None
 
 
-def _newest(rows: list[tuple[str, str, str]]) -> dict[str, tuple[Version, str, str]]:
+def _newest(rows: Iterable[tuple[str, str, str]]) -> dict[str, tuple[Version, str, str]]:
     """name → (version, version text, pocket) of the newest row per name."""
     newest: dict[str, tuple[Version, str, str]] = {}
     for name, text, suite in rows:
@@ -112,6 +120,64 @@ def _newest(rows: list[tuple[str, str, str]]) -> dict[str, tuple[Version, str, s
     return newest
 
 
+@dataclass(frozen=True)
+class _Index:
+    """Which indexes one build is compared with: its suite's, for its arch and components."""
+
+    suites: tuple[str, ...]
+    arch: str
+    components: tuple[str, ...]
+
+    @classmethod
+    def of(cls, build: Build) -> _Index:
+        spec = build.spec
+        return cls(
+            suites=tuple(suites_indexed(spec.get("suite", "bookworm"))),
+            arch=spec.get("arch", build.profile.arch),
+            components=tuple(spec.get("components") or ["main"]),
+        )
+
+    def states(self) -> dict[tuple[str, str], datetime]:
+        rows = PackageIndexState.objects.filter(
+            suite__in=self.suites, arch=self.arch, component__in=self.components
+        ).values_list("suite", "component", "release_date", "updated_at")
+        return {(s, c): release_date or updated_at for s, c, release_date, updated_at in rows}
+
+    def missing(self, states: dict[tuple[str, str], datetime]) -> tuple[str, ...]:
+        return tuple(
+            f"{s}/{c}/{self.arch}"
+            for s in self.suites
+            for c in self.components
+            if (s, c) not in states
+        )
+
+    def newest(self, names: Iterable[str]) -> dict[str, tuple[Version, str, str]]:
+        rows = Package.objects.filter(
+            suite__in=self.suites,
+            arch=self.arch,
+            component__in=self.components,
+            name__in=sorted(set(names)),
+        ).values_list("name", "version", "suite")
+        return _newest(rows)
+
+
+def _compared(
+    installed: dict[str, str],
+    newest: dict[str, tuple[Version, str, str]],
+    states: dict[tuple[str, str], datetime],
+) -> BuildUpdates:
+    updates = []
+    for name, current_text in installed.items():
+        if name not in newest:
+            continue  # not in the archive (any more): nothing to offer
+        version, text, pocket = newest[name]
+        current = _version(current_text)
+        if current is not None and version > current:
+            updates.append(PackageUpdate(name, current_text, text, pocket))
+    updates.sort(key=lambda update: (not update.is_security, update.name))
+    return BuildUpdates(updates=tuple(updates), as_of=max(states.values()))
+
+
 def build_updates(*, build: Build) -> BuildUpdates | None:
     """The archive's newer versions of what `build` installed; None for a build that did not
     succeed or whose manifest lists no packages (nothing to compare)."""
@@ -120,23 +186,37 @@ def build_updates(*, build: Build) -> BuildUpdates | None:
     installed = installed_packages(build)
     if not installed:
         return None
-    suite, arch = build.spec.get("suite", "bookworm"), build.spec.get("arch", build.profile.arch)
-    components = list(build.spec.get("components") or ["main"])
-    suites = suites_indexed(suite)
-    states = PackageIndexState.objects.filter(
-        suite__in=suites, arch=arch, component__in=components
-    ).values_list("suite", "component", "release_date", "updated_at")
-    loaded = {(s, c): release_date or updated_at for s, c, release_date, updated_at in states}
-    missing = tuple(f"{s}/{c}/{arch}" for s in suites for c in components if (s, c) not in loaded)
-    if missing:
+    index = _Index.of(build)
+    states = index.states()
+    if missing := index.missing(states):
         return BuildUpdates(missing=missing)
-    rows = Package.objects.filter(
-        suite__in=suites, arch=arch, component__in=components, name__in=list(installed)
-    ).values_list("name", "version", "suite")
-    updates = []
-    for name, (version, text, pocket) in _newest(list(rows)).items():
-        current = _version(installed[name])
-        if current is not None and version > current:
-            updates.append(PackageUpdate(name, installed[name], text, pocket))
-    updates.sort(key=lambda update: (not update.is_security, update.name))
-    return BuildUpdates(updates=tuple(updates), as_of=max(loaded.values()))
+    return _compared(installed, index.newest(installed), states)
+
+
+def builds_updates(builds: Iterable[Build]) -> dict[int, BuildUpdates]:
+    """build_updates of the released builds among `builds` (the builds list), at most
+    LIST_MAX of them: one query for their manifests, then one for the index states and one
+    for the packages per index (builds of one suite and arch share them). Builds without a
+    package list, or whose indexes are not all loaded, are left out."""
+    chosen = [b for b in builds if b.released and b.state == Build.State.SUCCEEDED][:LIST_MAX]
+    sources = {build.pk: build.artifact_source.pk for build in chosen}
+    manifests = {
+        artifact.build_id: artifact
+        for artifact in Artifact.objects.filter(
+            build_id__in=set(sources.values()), kind=Artifact.Kind.MANIFEST
+        )
+    }
+    installed = {pk: _manifest_packages(manifests.get(sources[pk]), sources[pk]) for pk in sources}
+    groups: dict[_Index, list[Build]] = {}
+    for build in chosen:
+        if installed[build.pk]:
+            groups.setdefault(_Index.of(build), []).append(build)
+    found = {}
+    for index, members in groups.items():
+        states = index.states()
+        if index.missing(states):
+            continue
+        newest = index.newest(name for build in members for name in installed[build.pk])
+        for build in members:
+            found[build.pk] = _compared(installed[build.pk], newest, states)
+    return found

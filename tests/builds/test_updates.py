@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from blueprints.tasks import package_index_task
 from builds.models import Build
@@ -175,6 +177,33 @@ def test_rebuild_leads_to_a_new_build_that_skips_the_cache(
         None,
         build.spec_hash,
     )
+
+
+def _list_queries(client: Client) -> tuple[str, int]:
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get("/builds/")
+    assert response.status_code == 200
+    return response.content.decode(), len(queries)
+
+
+def test_the_builds_list_marks_released_builds_with_updates_in_a_few_queries(
+    pockets: None, product_manager: Client
+) -> None:
+    outdated = built_with_manifest(OLD)
+    built_with_manifest(OLD, released=False)
+    built_with_manifest({**OLD, "openssh-server": OPENSSH_SECURITY, "systemd": SYSTEMD_UPDATES})
+
+    page, queries = _list_queries(product_manager)
+
+    badges = re.findall(
+        r'<a class="badge[^"]*" href="([^"]+)" data-testid="list-updates">([^<]+)<', page
+    )
+    assert badges == [(f"/builds/{outdated.pk}/#build-updates", "2 updates (1 security)")]
+    for _ in range(3):
+        built_with_manifest(OLD)
+    page, more_queries = _list_queries(product_manager)
+    assert page.count('data-testid="list-updates"') == 4
+    assert more_queries == queries, "the list's queries grow with its released builds"
 
 
 # --- Debian version ordering ---------------------------------------------------------------
