@@ -15,16 +15,19 @@ from package_index.checks import (
     packages_unknown,
     services_suggested,
 )
+from package_index.pockets import suites_indexed
 from package_index.search import package_search
 from package_index.store import IndexKey
 
 
 def package_index_targets() -> list[IndexKey]:
-    """Every (suite, component, arch) an enabled hardware profile builds from."""
+    """Every (suite, component, arch) an enabled hardware profile builds from: its release
+    and the release's update pockets (package_index/pockets.py)."""
     targets = {
-        (profile.suite, component, profile.arch)
+        (suite, component, profile.arch)
         for profile in HardwareProfile.objects.filter(enabled=True)
         for component in profile.components or ["main"]
+        for suite in suites_indexed(profile.suite)
     }
     return sorted(targets)
 

@@ -23,6 +23,7 @@ from blueprints.models import BlueprintRevision
 from builds.models import Build, ReleaseEvent
 from builds.progress import builds_ahead, typical_seconds
 from builds.services import SiteFailure
+from builds.updates import BuildUpdates, builds_updates
 from image_builder.errors import is_transient
 
 # The engine's step names (image_builder/pipeline.py STEPS, and the steps a BuildError names)
@@ -362,6 +363,7 @@ class BuildRow:
     duration: str
     reason: str  # why it failed or was cancelled, in plain words
     release_override: ReleaseEvent | None = None  # released without a passed boot test
+    updates: BuildUpdates | None = None  # a released build's newer archive versions
 
 
 def _duration(build: Build, now: datetime) -> str:
@@ -391,7 +393,15 @@ def build_rows(
     """One row per build; `overrides` (releases.current_overrides) by build id."""
     now = now or timezone.now()
     overrides = overrides or {}
+    builds = list(builds)
+    updates = builds_updates(builds)
     return [
-        BuildRow(build, _duration(build, now), _reason(build), overrides.get(build.pk))
+        BuildRow(
+            build,
+            _duration(build, now),
+            _reason(build),
+            overrides.get(build.pk),
+            updates.get(build.pk),
+        )
         for build in builds
     ]

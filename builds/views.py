@@ -60,6 +60,7 @@ from builds.services import (
     build_enqueue,
     build_rebuild,
 )
+from builds.updates import build_updates
 from hardware_profiles.models import HardwareProfile
 from image_builder.errors import SpecError
 from image_builder.image_tools import ImageError
@@ -139,6 +140,8 @@ def build_detail(request: HttpRequest, build_id: int) -> HttpResponse:
         "release": release_options(build, request.user),
         "release_override": current_overrides([build]).get(build.pk),
         "release_events": build.release_events.select_related("by")[:RELEASE_EVENTS_SHOWN],
+        # Outside the polled status region: read for the whole page only.
+        "updates": None if request.htmx else build_updates(build=build),
     }
     template = "builds/detail.html#status" if request.htmx else "builds/detail.html"
     response = render(request, template, context)

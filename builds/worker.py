@@ -84,6 +84,9 @@ def engine_command(build: Build, workdir: Path, staging: Path, system_ini: Path)
         str(build.pk),
         "--mirror",
         settings.GENPACK_DEBIAN_MIRROR,
+        # The archive the package index reads for "updates available": a rebuild gets those.
+        "--security-mirror",
+        settings.GENPACK_DEBIAN_SECURITY_MIRROR,
         "--cache",
         str(settings.GENPACK_APT_CACHE_DIR),
         "--events",

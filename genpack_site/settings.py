@@ -20,7 +20,7 @@ from genpack_site.env import (
     env_str,
     secret_key_from_file,
 )
-from image_builder.options import default_mirror
+from image_builder.options import FALLBACK_SECURITY_MIRROR, default_mirror
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -221,6 +221,13 @@ GENPACK_ARTIFACTS_DIR = env_path("GENPACK_ARTIFACTS_DIR", DATA_DIR / "artifacts"
 GENPACK_APT_CACHE_DIR = env_path("GENPACK_APT_CACHE_DIR", DATA_DIR / "apt-cache")
 # Default: the mirror this host's apt uses, the only one reachable on build hosts.
 GENPACK_DEBIAN_MIRROR = env_str("GENPACK_DEBIAN_MIRROR") or default_mirror("bookworm")
+# The security archive (<suite>-security) is its own tree: the host's source for it, else
+# Debian's. The package index reads it for "updates available", and the worker hands it to
+# the builder, so a rebuild installs what the build page announced. (<suite>-updates is a
+# suite of GENPACK_DEBIAN_MIRROR.)
+GENPACK_DEBIAN_SECURITY_MIRROR = env_str("GENPACK_DEBIAN_SECURITY_MIRROR") or default_mirror(
+    "bookworm-security", fallback=FALLBACK_SECURITY_MIRROR
+)
 
 LOGGING = {
     "version": 1,

@@ -21,6 +21,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, required=True, help="directory for the artifacts")
     parser.add_argument("--workdir", type=Path, help="empty work directory (default: a temp dir)")
     parser.add_argument("--mirror", help="Debian mirror URL (default: the host's apt source)")
+    parser.add_argument(
+        "--security-mirror",
+        help="Debian security archive URL for <suite>-security (default: the host's apt source)",
+    )
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE_DIR, help="shared .deb cache")
     parser.add_argument("--no-cache", action="store_true", help="do not use the .deb cache")
     parser.add_argument("--system-ini", type=Path, help="system.ini to put on the boot partition")
@@ -51,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     options = EngineOptions(
         mirror=args.mirror,
+        security_mirror=args.security_mirror,
         apt_cache_dir=None if args.no_cache else args.cache,
         keep_workdir=args.keep_workdir,
         build_id=args.build_id,

@@ -8,14 +8,13 @@ from pathlib import Path
 
 SOURCES_DIR = Path("/etc/apt/sources.list.d")
 FALLBACK_MIRROR = "http://deb.debian.org/debian"
+# Debian's security archive is its own tree, not a suite of the main mirror.
+FALLBACK_SECURITY_MIRROR = "http://deb.debian.org/debian-security"
 DEFAULT_CACHE_DIR = Path(os.environ.get("GENPACK_APT_CACHE", "/var/cache/genpack/apt"))
 
 
-def default_mirror(suite: str, sources_dir: Path = SOURCES_DIR) -> str:
-    """The host's own mirror for `suite`: first URI of a deb822 stanza listing that suite.
-
-    Build hosts may only reach the mirror their apt is configured for, so that is the default.
-    """
+def host_source(suite: str, sources_dir: Path = SOURCES_DIR) -> str | None:
+    """The first URI of the host's deb822 `deb` stanza listing `suite`; None when none does."""
     for path in sorted(sources_dir.glob("*.sources")):
         try:
             text = path.read_text(encoding="utf-8")
@@ -33,12 +32,26 @@ def default_mirror(suite: str, sources_dir: Path = SOURCES_DIR) -> str:
             uris, suites = fields.get("uris", "").split(), fields.get("suites", "").split()
             if uris and suite in suites:
                 return uris[0]
-    return FALLBACK_MIRROR
+    return None
+
+
+def default_mirror(
+    suite: str, sources_dir: Path = SOURCES_DIR, fallback: str = FALLBACK_MIRROR
+) -> str:
+    """The host's own mirror for `suite` (see host_source), else `fallback`.
+
+    Build hosts may only reach the mirror their apt is configured for, so that is the default.
+    """
+    return host_source(suite, sources_dir) or fallback
 
 
 @dataclass(frozen=True)
 class EngineOptions:
     mirror: str | None = None  # None: default_mirror(spec.suite)
+    # The `<suite>-security` archive; None: the host's source for it, if it has one. The site
+    # passes the one its package index reads (GENPACK_DEBIAN_SECURITY_MIRROR), so the updates
+    # it announces are the ones a rebuild installs.
+    security_mirror: str | None = None
     apt_cache_dir: Path | None = field(default=DEFAULT_CACHE_DIR)  # None: no shared cache
     keep_workdir: bool = False
     # Build id written into /.genpack/build and the status file; the caller (a Build row) owns it.

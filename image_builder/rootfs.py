@@ -14,7 +14,7 @@ import shlex
 from pathlib import Path
 
 from .errors import BuildError
-from .options import SOURCES_DIR, EngineOptions
+from .options import SOURCES_DIR, EngineOptions, host_source
 from .runner import Runner
 from .spec import BuildSpec
 
@@ -70,25 +70,21 @@ MISSING_PACKAGE_RES = (
 
 
 def sources_lines(spec: BuildSpec, options: EngineOptions) -> list[str]:
-    """One-line apt sources: the chosen mirror for the suite, plus the host's -updates and
-    -security entries for it when they exist (an appliance should get security fixes)."""
+    """One-line apt sources: the chosen mirror for the suite, plus -updates and -security
+    (an appliance should get security fixes).
+
+    -updates is a suite of the same archive: read from the chosen mirror when the host uses
+    -updates at all. -security is an archive of its own: the one the caller names
+    (EngineOptions.security_mirror), else the host's entry for it, if any. The site's package
+    index reads the same URLs, so the updates it announces are what a rebuild installs."""
     components = " ".join(spec.components)
     lines = [f"deb {options.mirror_for(spec.suite)} {spec.suite} {components}"]
-    for suffix in ("-updates", "-security"):
-        suite = spec.suite + suffix
-        for path in sorted(SOURCES_DIR.glob("*.sources")):
-            try:
-                text = path.read_text(encoding="utf-8")
-            except OSError:
-                continue
-            for stanza in text.split("\n\n"):
-                fields = {}
-                for line in stanza.splitlines():
-                    if ":" in line and not line.startswith("#"):
-                        key, _, value = line.partition(":")
-                        fields[key.strip().lower()] = value.strip()
-                if suite in fields.get("suites", "").split() and fields.get("uris"):
-                    lines.append(f"deb {fields['uris'].split()[0]} {suite} {components}")
+    updates = spec.suite + "-updates"
+    if uri := host_source(updates, SOURCES_DIR):
+        lines.append(f"deb {options.mirror or uri} {updates} {components}")
+    security = spec.suite + "-security"
+    if uri := options.security_mirror or host_source(security, SOURCES_DIR):
+        lines.append(f"deb {uri} {security} {components}")
     return list(dict.fromkeys(lines))
 
 

@@ -14,7 +14,6 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -31,6 +30,7 @@ from package_index.mirror import (
     verified_blocks,
 )
 from package_index.models import Package, PackageIndexState
+from package_index.pockets import suite_mirror
 from package_index.search import search_cache_invalidate
 
 logger = logging.getLogger(__name__)
@@ -201,16 +201,21 @@ def _rows_replace(*, suite: str, component: str, arch: str, rows: list[Package])
 
 
 def packages_index_all(
-    *, targets: Iterable[IndexKey], mirror: str | None = None, force: bool = False
+    *,
+    targets: Iterable[IndexKey],
+    mirror: str | None = None,
+    security_mirror: str | None = None,
+    force: bool = False,
 ) -> list[IndexCounts]:
-    """Update every index in `targets`; one failure stops none."""
-    mirror = mirror or settings.GENPACK_DEBIAN_MIRROR
+    """Update every index in `targets`; one failure stops none. A `-security` suite is read
+    from the security archive (pockets.suite_mirror), every other from `mirror`."""
     results = []
     for suite, component, arch in targets:
+        where = suite_mirror(suite, mirror=mirror, security_mirror=security_mirror)
         try:
             results.append(
                 package_index_update(
-                    suite=suite, component=component, arch=arch, mirror=mirror, force=force
+                    suite=suite, component=component, arch=arch, mirror=where, force=force
                 )
             )
         except PackageIndexError as error:

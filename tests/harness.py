@@ -241,3 +241,50 @@ def mirror_tree(root: Path) -> Path:
     )
     release_write(dists)
     return dists
+
+
+# Debian's security archive is a tree of its own beside the mirror's (debian-security/dists/
+# bookworm-security), as on deb.debian.org: served by the same server, under its own URL.
+SECURITY_ARCHIVE = "debian-security"
+
+
+def security_mirror_url(mirror: str) -> str:
+    """The security archive's URL beside the mirror `mirror_serve` yields."""
+    return mirror.rsplit("/", 1)[0] + f"/{SECURITY_ARCHIVE}"
+
+
+def fixture_stanzas(versions: Mapping[str, str]) -> str:
+    """The fixture archive's stanzas of the named packages, each at the version given: the
+    Packages file of an update pocket, which lists only what it updates."""
+    stanzas = (DEBIAN_DATA / "Packages").read_text().strip().split("\n\n")
+    chosen = {}
+    for stanza in stanzas:
+        name = stanza.split("\n", 1)[0].removeprefix("Package: ")
+        if name in versions and name not in chosen:
+            lines = stanza.split("\n")
+            chosen[name] = "\n".join(
+                f"Version: {versions[name]}" if line.startswith("Version: ") else line
+                for line in lines
+            )
+    return "\n\n".join(chosen[name] for name in versions) + "\n"
+
+
+def pocket_tree(
+    root: Path,
+    *,
+    pocket: str,
+    versions: Mapping[str, str],
+    arches: Iterable[str] = ("amd64", "arm64"),
+) -> Path:
+    """`<SUITE>-<pocket>` under `root`, listing the named packages at the versions given:
+    -updates on the Debian mirror, -security in the security archive (no Contents files, the
+    index reads units from the release). Returns the pocket's dists dir."""
+    archive = SECURITY_ARCHIVE if pocket == "security" else "debian"
+    dists = root / archive / "dists" / f"{SUITE}-{pocket}"
+    text = fixture_stanzas(versions)
+    for arch in arches:
+        binary = dists / "main" / f"binary-{arch}"
+        binary.mkdir(parents=True)
+        (binary / "Packages.xz").write_bytes(lzma.compress(text.encode()))
+    release_write(dists, arches=arches)
+    return dists

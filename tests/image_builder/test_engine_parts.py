@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from image_builder import BuildSpec, default_mirror
+import pytest
+
+from image_builder import BuildSpec, default_mirror, rootfs
 from image_builder.bootchain import fat_uuid, kernel_command_line
 from image_builder.customize import unit_exists
+from image_builder.options import FALLBACK_SECURITY_MIRROR, EngineOptions
 from image_builder.pipeline import default_system_ini
 from image_builder.trim import default_hostname
 
@@ -33,6 +36,42 @@ def test_default_mirror_is_the_hosts_deb822_source_for_the_suite(tmp_path: Path)
     (tmp_path / "debian.sources").write_text(SOURCES)
     assert default_mirror("bookworm", tmp_path) == "http://mirror.example/debian"
     assert default_mirror("trixie", tmp_path) == "http://deb.debian.org/debian"
+
+
+def test_the_security_archive_defaults_to_the_hosts_source_else_debians(tmp_path: Path) -> None:
+    assert default_mirror("bookworm-security", tmp_path, fallback=FALLBACK_SECURITY_MIRROR) == (
+        FALLBACK_SECURITY_MIRROR
+    )
+    (tmp_path / "debian.sources").write_text(SOURCES)
+    assert default_mirror("bookworm-security", tmp_path, fallback=FALLBACK_SECURITY_MIRROR) == (
+        "http://mirror.example/debian-security"
+    )
+
+
+def test_apt_sources_take_the_pockets_from_the_host_or_the_named_archives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(rootfs, "SOURCES_DIR", tmp_path)
+    assert rootfs.sources_lines(
+        spec(components=["main"]), EngineOptions(mirror="http://m/debian")
+    ) == ["deb http://m/debian bookworm main"], (
+        "a host without -updates and -security sources: the release only"
+    )
+
+    (tmp_path / "debian.sources").write_text(SOURCES)
+    assert rootfs.sources_lines(
+        spec(components=["main"]), EngineOptions(mirror="http://m/debian")
+    ) == [
+        "deb http://m/debian bookworm main",
+        "deb http://m/debian bookworm-updates main",
+        "deb http://mirror.example/debian-security bookworm-security main",
+    ]
+    named = EngineOptions(mirror="http://m/debian", security_mirror="http://s/debian-security")
+    assert rootfs.sources_lines(spec(components=["main"]), named) == [
+        "deb http://m/debian bookworm main",
+        "deb http://m/debian bookworm-updates main",
+        "deb http://s/debian-security bookworm-security main",
+    ]
 
 
 def test_serial_console_is_the_last_console_so_it_gets_boot_messages() -> None:

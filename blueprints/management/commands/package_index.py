@@ -16,7 +16,8 @@ def _missing() -> list[IndexKey]:
 class Command(BaseCommand):
     help = (
         "Read the mirror's package indexes (Packages, Contents) for every suite, component and "
-        "architecture the enabled hardware profiles use, or only those named, into the database."
+        "architecture the enabled hardware profiles use (with the suites' -updates and -security "
+        "pockets), or only those named, into the database."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -24,6 +25,11 @@ class Command(BaseCommand):
         parser.add_argument("--component", help="e.g. main")
         parser.add_argument("--arch", help="e.g. amd64")
         parser.add_argument("--mirror", default=settings.GENPACK_DEBIAN_MIRROR)
+        parser.add_argument(
+            "--security-mirror",
+            default=settings.GENPACK_DEBIAN_SECURITY_MIRROR,
+            help="Where the <suite>-security indexes are read (Debian's security archive).",
+        )
         parser.add_argument("--force", action="store_true", help="Reload unchanged indexes too.")
         parser.add_argument(
             "--queue",
@@ -47,7 +53,10 @@ class Command(BaseCommand):
             return
         started = time.monotonic()
         results = packages_index_all(
-            mirror=str(options["mirror"]), force=bool(options["force"]), targets=_targets(options)
+            mirror=str(options["mirror"]),
+            security_mirror=str(options["security_mirror"]),
+            force=bool(options["force"]),
+            targets=_targets(options),
         )
         for result in results:
             where = f"{result.suite}/{result.component}/{result.arch}"
