@@ -132,7 +132,8 @@ class BuildFactory(factory.Factory):
     """A build of `revision` (of a new blueprint unless given) for the KVM profile, queued by
     build_enqueue (its task is sent on commit, so not inside a django_db test), then taken as
     far as `state`: RUNNING (claimed by worker "w"), SUCCEEDED (published with `files`, each
-    (kind, name, bytes)), FAILED (with `error`) or CANCELLED. Returns a fresh row."""
+    (kind, name, bytes)), FAILED (with `error`) or CANCELLED; `boot_test_state`, when given, is set last. Returns a
+    fresh row."""
 
     class Meta:
         model = Build
@@ -143,6 +144,7 @@ class BuildFactory(factory.Factory):
     state = Build.State.QUEUED
     files = factory.LazyFunction(lambda: [("disk-raw", "kiosk.img", b"image")])
     error = "the engine failed"
+    boot_test_state = None  # None: as publishing left it; "passed" etc.: set afterwards
 
     @classmethod
     def _create(
@@ -155,6 +157,7 @@ class BuildFactory(factory.Factory):
         state: str,
         files: list[tuple[str, str, bytes]],
         error: str,
+        boot_test_state: str | None,
     ) -> Build:
         build = build_enqueue(revision=revision, profile=profile, requested_by=requested_by)
         if state == Build.State.CANCELLED:
@@ -166,6 +169,8 @@ class BuildFactory(factory.Factory):
                 _publish(build, files)
             elif state == Build.State.FAILED:
                 build_fail(build_id=build.pk, error=error)
+        if boot_test_state is not None:
+            Build.objects.filter(pk=build.pk).update(boot_test_state=boot_test_state)
         return Build.objects.get(pk=build.pk)
 
 

@@ -57,6 +57,7 @@ def built_with_manifest(packages: dict[str, str], *, released: bool = True) -> B
     manifest = {"spec": {"name": "kiosk"}, "packages": packages}
     build = BuildFactory(
         state=Build.State.SUCCEEDED,
+        boot_test_state="passed",
         files=[
             ("disk-raw", "kiosk.img", b"image"),
             ("manifest", "manifest.json", json.dumps(manifest).encode()),
@@ -140,7 +141,8 @@ def test_before_the_pockets_are_loaded_the_page_says_so(
 
 
 def test_a_build_without_a_package_list_shows_nothing(pockets: None, technician: Client) -> None:
-    build = BuildFactory(state=Build.State.SUCCEEDED)  # the test engine's files, no manifest
+    # The test engine's files, no manifest.
+    build = BuildFactory(state=Build.State.SUCCEEDED, boot_test_state="passed")
     assert build_release(build=build)
 
     assert 'id="build-updates"' not in _page(technician, build)
