@@ -95,12 +95,20 @@ def run_boot_test(
     workdir.mkdir(parents=True, exist_ok=True)
     console_log.parent.mkdir(parents=True, exist_ok=True)
     log(f"fake QEMU {settings.machine}, {settings.memory_mib} MiB, firmware {settings.firmware}")
-    parsed = validate_system_ini(parse_ini(system_ini or ""), app_settings=None)
+    # A device with Ethernet and Wi-Fi, keeping every app section as text.
+    parsed = validate_system_ini(
+        parse_ini(system_ini or ""),
+        capabilities=frozenset({"ethernet", "wifi"}),
+        app_settings=None,
+    )
     with console_log.open("w", encoding="utf-8") as console:
         console.write(f"[    0.000000] Linux version 6.1.0-fake ({settings.machine})\n")
         console.write(f"[    0.000001] booting {disk.name}\n")
-        for key, value in parsed.values.items():
-            if is_secret_key(key):
+        settings_given = dict(parsed.values)
+        for section, keys in parsed.app_sections.items():
+            settings_given.update({f"{section}.{key}": value for key, value in keys.items()})
+        for key, value in settings_given.items():
+            if is_secret_key(key.rpartition(".")[2]):
                 console.write(f"careless-agent: {key} is {value}\n")  # a leaky device
         console.flush()
         started = time.monotonic()
@@ -122,9 +130,7 @@ def run_boot_test(
             )
         hostname = parsed.values.get("hostname", "debian")
         console.write(f"\nDebian GNU/Linux 12 {hostname} ttyS0\n\n{hostname} login: \n")
-    applied = {key: str(value) for key, value in parsed.values.items()}
-    for section, keys in parsed.app_sections.items():
-        applied.update({f"{section}.{key}": str(value) for key, value in keys.items()})
+    applied = {key: str(value) for key, value in settings_given.items()}
     _mark("passed")
     return BootTestResult(
         passed=True,
