@@ -1,4 +1,5 @@
-"""Runs one claimed boot test: the engine's run_boot_test on the published disk image.
+"""Runs one claimed boot test: the engine's run_boot_test on the published disk image (the
+engine boots a copy of it: image_builder/boottest.py).
 
 Like builds/worker.py for builds, it never changes the Build row: it returns an outcome,
 and the task applies it through builds/boot_tests.py. The engine (GENPACK_BOOT_TEST_MODULE,
@@ -27,7 +28,6 @@ from builds.boot_tests import (
     boot_test_system_ini,
 )
 from builds.downloads import artifact_file
-from builds.logs import BuildLog
 from builds.models import Artifact, Build
 from image_builder.secrets import mask_secrets
 
@@ -62,7 +62,6 @@ class BootTestRun:
         self.workdir = paths.boot_test_work_dir(build.pk)
         self.console_log = self.workdir / "console.log"
         self.secrets = boot_test_secrets(build)
-        self.log = BuildLog(paths.build_log_path(build.pk), self.secrets)
         self._last_beat = 0.0
         self._going_on = True
 
@@ -71,7 +70,6 @@ class BootTestRun:
 
     def __exit__(self, *exc_info: object) -> None:
         shutil.rmtree(self.workdir, ignore_errors=True)
-        self.log.close()
 
     def should_continue(self) -> bool:
         """The engine asks this while QEMU runs: a heartbeat at most every
@@ -90,7 +88,10 @@ class BootTestRun:
         return self._going_on
 
     def write_log(self, line: str) -> None:
-        self.log.write(f"boot test: {line}")
+        """The engine's progress lines go to the worker's log, not the build log: that one is
+        complete once the build is (the page stops reading it then), and the console log
+        artifact has the engine's notes beside the serial output."""
+        logger.info("build %s boot test: %s", self.build.pk, mask_secrets(line, self.secrets))
 
     def run(self) -> BootTestOutcome:
         build = self.build

@@ -150,9 +150,9 @@ def claimed_boot_test_run(build_id: int) -> tuple[str, str]:
 
 def host_problem_text(message: str, attempts: int) -> str:
     return (
-        f"The boot test could not run on the build host: {message}. It was tried {attempts} "
-        "times; nothing points at the image. An admin has to fix the build host (QEMU, its "
-        "firmware, disk space), then start a new build."
+        f"The boot test could not run on the build host: {message.rstrip('. ')}. It was tried "
+        f"{attempts} times; nothing points at the image. An admin has to fix the build host "
+        "(QEMU, its firmware, disk space); then Rebuild boots the new build's image."
     )
 
 
@@ -178,7 +178,7 @@ def boot_test_task(self, build_id: int) -> str:
     attempt = self.request.retries + 1
     if self.request.retries < settings.GENPACK_BOOT_TEST_RETRIES:
         countdown = settings.GENPACK_BOOT_TEST_RETRY_SECONDS * attempt
-        reason = f"The build host could not run the boot test: {message}. Trying again."
+        reason = f"the build host could not run it: {message.rstrip('. ')}."
         if not boot_test_requeue(build_id=build_id, reason=reason, due_in=countdown):
             return "cancelled"
         raise self.retry(countdown=countdown)

@@ -161,9 +161,8 @@ def test_a_passed_boot_test_records_login_time_applied_keys_and_console_log(
     assert path.stat().st_size == console.size
     assert not paths.boot_test_work_dir(build.pk).exists()
     assert not list(path.parent.glob(".console-*"))  # no temp file left
-    log = paths.build_log_path(build.pk).read_text()
-    assert "boot test: booting the disk image under QEMU (q35)" in log
-    assert "boot test: passed" in log
+    # The build log is complete with the build (its page stopped reading it): not appended to.
+    assert not paths.build_log_path(build.pk).exists()  # (the factory's build wrote none)
 
 
 def test_an_image_that_does_not_boot_fails_with_its_console_log(
@@ -210,7 +209,7 @@ def test_console_log_applied_keys_and_page_never_show_secrets(
     assert f"boot-test-{build.pk}" in page  # the applied hostname is shown
     assert "<code>wifi_key</code>" in page
     stored = json.dumps(build.boot_test_applied)
-    for text in (console_text, stored, page, paths.build_log_path(build.pk).read_text()):
+    for text in (console_text, stored, page):
         assert WIFI_KEY not in text
         assert DB_DEFAULT not in text
 
