@@ -20,6 +20,7 @@ from builds.boot_tests import (
     NOT_EMULATED,
     WORKER_LOST,
     boot_test_claim,
+    boot_test_fail,
     boot_test_heartbeat,
     boot_test_system_ini,
     boot_test_time_limits,
@@ -180,6 +181,7 @@ def test_an_image_that_does_not_boot_fails_with_its_console_log(
     page = _page(product_manager, build)
     assert 'data-testid="boot-test-state">Boot test failed</span>' in page
     assert PANIC in page
+    assert "did not come up as it should" in page
     assert f'href="/builds/{build.pk}/download/console-log/"' in page
     download = product_manager.get(f"/builds/{build.pk}/download/console-log/")
     assert PANIC.encode() in b"".join(download.streaming_content)
@@ -368,3 +370,29 @@ def test_the_boot_test_message_carries_the_profiles_time_limits(
     [message] = [m for m in messages if m["headers"]["task"] == "builds.boot_test"]
     assert json.loads(message["headers"]["argsrepr"]) == [build.pk]
     assert message["headers"]["timelimit"] == [504, 420]  # [hard, soft]
+
+
+def test_a_boot_test_ended_by_the_site_says_it_says_nothing_about_the_image(
+    product_manager: Client,
+) -> None:
+    build = BuildFactory(state=Build.State.SUCCEEDED)
+    assert boot_test_claim(build_id=build.pk, task_id="t")
+    assert boot_test_fail(build_id=build.pk, error=WORKER_LOST)
+
+    page = _page(product_manager, build)
+
+    assert 'data-testid="boot-test-state">Boot test failed</span>' in page
+    assert "this says nothing about the image" in page
+    assert "stopped responding" in page
+    assert 'data-testid="console-log"' not in page
+
+
+def test_a_build_made_before_boot_tests_says_so(product_manager: Client) -> None:
+    build = BuildFactory(state=Build.State.SUCCEEDED)
+    Build.objects.filter(pk=build.pk).update(boot_test_state="", boot_test_heartbeat_at=None)
+
+    page = _page(product_manager, build)
+
+    assert "Not boot tested: this build was made before boot tests existed." in page
+    assert f'hx-get="/builds/{build.pk}/boot-test/"' not in page
+    assert 'data-testid="boot-test-badge"' not in product_manager.get("/builds/").content.decode()
