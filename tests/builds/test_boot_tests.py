@@ -22,6 +22,7 @@ from builds.boot_tests import (
     boot_test_claim,
     boot_test_fail,
     boot_test_heartbeat,
+    boot_test_record,
     boot_test_system_ini,
     boot_test_time_limits,
     boot_tests_reap,
@@ -36,7 +37,7 @@ from hardware_profiles.models import HardwareProfile
 from tests.builds.conftest import make_blueprint
 from tests.conftest import TEST_REDIS_URL
 from tests.factories import BlueprintFactory, BuildFactory
-from tests.fake_boot_test import PANIC
+from tests.fake_boot_test import PANIC, BootTestResult
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("seeded", "data_dirs", "build_host")]
 
@@ -396,3 +397,23 @@ def test_a_build_made_before_boot_tests_says_so(product_manager: Client) -> None
     assert "Not boot tested: this build was made before boot tests existed." in page
     assert f'hx-get="/builds/{build.pk}/boot-test/"' not in page
     assert 'data-testid="boot-test-badge"' not in product_manager.get("/builds/").content.decode()
+
+
+def test_a_runaway_console_keeps_its_end_where_the_boot_failed(settings, tmp_path: Path) -> None:
+    settings.GENPACK_CONSOLE_LOG_MAX_BYTES = 4096
+    build = BuildFactory(state=Build.State.SUCCEEDED)
+    assert boot_test_claim(build_id=build.pk, task_id="t")
+    console = tmp_path / "console.log"
+    console.write_text("".join(f"[{n:6}] a noisy driver\n" for n in range(10_000)) + PANIC + "\n")
+    result = BootTestResult(
+        passed=False, reason="the kernel panicked", login_seconds=None, console_log=console
+    )
+
+    assert boot_test_record(build_id=build.pk, result=result, secrets=[])
+
+    artifact = _fresh(build).artifacts.get(kind=Artifact.Kind.CONSOLE_LOG)
+    text = (paths.artifacts_root() / artifact.path).read_text()
+    assert artifact.size <= 4096 + 100
+    assert text.startswith("[the first ") and "bytes of the console output cut]\n[" in text
+    assert text.rstrip().endswith(PANIC)
+    assert not boot_test_record(build_id=build.pk, result=result, secrets=[])  # recorded once
