@@ -16,7 +16,7 @@ from tests.browser.axe import axe_check
 from tests.browser.test_build_page import POLL_MS, in_thread
 from tests.browser.test_page_security import log_in
 from tests.builds.conftest import data_dirs  # noqa: F401  (fixture used here)
-from tests.factories import BuildFactory
+from tests.factories import BuildFactory, _publish
 from tests.fake_boot_test import BootTestResult
 
 pytestmark = [
@@ -27,24 +27,29 @@ pytestmark = [
 
 
 @pytest.fixture
-def published_build(pm_account: tuple[str, str]) -> int:
-    """A build whose files were just published: its boot test waits for a worker."""
-    return BuildFactory(state=Build.State.SUCCEEDED).pk
+def running_build(pm_account: tuple[str, str]) -> int:
+    """A build a worker is running: no boot test yet."""
+    return BuildFactory(state=Build.State.RUNNING).pk
 
 
 def test_the_build_page_follows_the_boot_test_to_its_result(
     live_server,
     pm_account: tuple[str, str],
-    published_build: int,
+    running_build: int,
     page: Page,
     tmp_path: Path,
     screenshot: Callable[[str], object],
 ) -> None:
-    build_id = published_build
+    build_id = running_build
     log_in(page, live_server.url, pm_account[0], f"/builds/{build_id}/")
     section = page.locator("#boot-test")
+    expect(page.locator("#build-status .state")).to_have_text("Running")
+    expect(section).to_have_count(0)
+
+    # Published: the build's own polling brings the boot test in, which then polls itself.
+    in_thread(lambda: _publish(Build.objects.get(pk=build_id), [("disk-raw", "x.img", b"x")]))
     state = section.get_by_test_id("boot-test-state")
-    expect(state).to_have_text("Boot test waiting")
+    expect(state).to_have_text("Boot test waiting", timeout=POLL_MS)
 
     in_thread(lambda: boot_test_claim(build_id=build_id, task_id="t"))
     expect(state).to_have_text("Boot test running", timeout=POLL_MS)
