@@ -3,8 +3,10 @@
 genpack_site/celery.py wires these to Celery's worker signals:
 - worker_init, before the consumer starts: `queues_for_this_host` asks image_builder.hostarch
   what this host can really build (narrowed by GENPACK_BUILD_ARCHITECTURES) and stops
-  consuming every architecture queue it cannot build. So `--queues celery,amd64,arm64` (make
-  run's Procfile) on an x86 host without working qemu-user never claims an arm64 build.
+  consuming every architecture queue it cannot build. So `--queues celery,amd64,arm64,boottest`
+  (make run's Procfile) on an x86 host without working qemu-user never claims an arm64 build.
+  Any other queue (celery, boottest: the boot tests, which need QEMU, not a build chroot) is
+  left as it was asked for.
 - worker_ready: a thread announces the host (builds/hosts.py) and beats every
   GENPACK_BUILD_HOST_HEARTBEAT_SECONDS. A thread, because a solo pool's main thread is busy
   for the whole of a build. No Celery broadcast or remote control: the embedded broker

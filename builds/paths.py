@@ -28,6 +28,17 @@ def build_work_dir(build_id: int) -> Path:
     return Path(settings.GENPACK_WORK_DIR) / str(build_id)
 
 
+def boot_test_work_dir(build_id: int) -> Path:
+    """The boot test's own work dir (its copy of the disk, QEMU's files), apart from the
+    build's, which is gone by then."""
+    return Path(settings.GENPACK_WORK_DIR) / f"boot-test-{build_id}"
+
+
+def console_log_name(build_id: int) -> str:
+    """The boot test's console log in the build's artifacts dir (and its download name)."""
+    return f"build-{build_id}-boot-console.log"
+
+
 def personal_dir() -> Path:
     """Per-device copies while they are written and streamed (builds/personalise.py)."""
     return artifacts_root() / "personal"

@@ -4,7 +4,8 @@
 Kept: released builds, the last GENPACK_KEEP_SUCCESSFUL successful builds per blueprint and
 profile counted by the files they own (a cache hit counts as its source), and any build whose
 files a kept or released cache hit points at. Everything else loses its files (the row and
-its log stay, for history). Work dirs of builds not running are removed, and personalised
+its log stay, for history). Work dirs of builds not running (and of boot tests not running)
+are removed, and personalised
 copies left by a crashed download after personalise.PERSONAL_COPY_MAX_AGE.
 """
 
@@ -17,7 +18,7 @@ from django.conf import settings
 from django.db import transaction
 
 from builds import paths
-from builds.models import Artifact, Build
+from builds.models import Artifact, BootTestState, Build
 from builds.personalise import personal_checksums_sweep, personal_copies_sweep
 
 
@@ -59,12 +60,23 @@ def builds_retention() -> dict[str, int]:
             )
         deleted += 1
     running = set(Build.objects.filter(state=Build.State.RUNNING).values_list("pk", flat=True))
+    # A boot test's work dir holds a copy of the whole disk: one a killed worker left goes too.
+    testing = set(
+        Build.objects.filter(boot_test_state=BootTestState.RUNNING).values_list("pk", flat=True)
+    )
+    boot_test_prefix = paths.boot_test_work_dir(0).name.removesuffix("0")
     cleaned = 0
     for parent in (paths.build_work_dir(0).parent, paths.build_staging_dir(0).parent):
         if not parent.exists():
             continue
         for directory in parent.iterdir():
-            if directory.name.isdigit() and int(directory.name) not in running:
+            name = directory.name
+            tested = name.removeprefix(boot_test_prefix)
+            if (name.isdigit() and int(name) not in running) or (
+                name.startswith(boot_test_prefix)
+                and tested.isdigit()
+                and int(tested) not in testing
+            ):
                 shutil.rmtree(directory, ignore_errors=True)
                 cleaned += 1
     return {

@@ -26,6 +26,7 @@ from blueprints.buildspec import buildspec_for
 from blueprints.models import BlueprintRevision
 from blueprints.preflight import build_blockers
 from builds import paths
+from builds.boot_tests import boot_test_queue
 from builds.hosts import (
     arch_last_seen,
     build_host_hint,
@@ -382,7 +383,8 @@ def build_publish(*, build_id: int, staging: Path, files: list[ProducedFile]) ->
     """Verify the engine's files, move them into place in one rename, then record them.
 
     Artifacts become visible only through their rows, written in the same transaction that
-    marks the build succeeded; a build cancelled meanwhile publishes nothing. A report that
+    marks the build succeeded and queues its boot test (builds/boot_tests.py); a build
+    cancelled meanwhile publishes nothing. A report that
     fails the checks raises PublishRefusedError before anything moves.
     """
     _check_produced(staging, files)
@@ -411,6 +413,9 @@ def build_publish(*, build_id: int, staging: Path, files: list[ProducedFile]) ->
                 )
                 for produced in files
             )
+            # In the same transaction: a succeeded build always has its boot test queued
+            # (sent after the commit), never "" like the builds made before boot tests.
+            boot_test_queue(build_id=build_id)
     if not succeeded:
         shutil.rmtree(final, ignore_errors=True)
     return bool(succeeded)

@@ -1,7 +1,8 @@
 """Celery tasks for builds: thin glue that takes ids and calls services (STYLE.md 4, 7, 8).
 
 The build task is the only bookkeeper of a run: the worker returns an Outcome, and the task
-applies it through the services (publish, fail, requeue).
+applies it through the services (publish, fail, requeue). The boot test task does the same
+with builds/boot_test_worker.py and builds/boot_tests.py.
 """
 
 from __future__ import annotations
@@ -12,6 +13,17 @@ from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 
+from builds.boot_test_worker import BootTestOutcome, BootTestRun
+from builds.boot_tests import (
+    BOOT_TEST_QUEUE,
+    BOOT_TEST_TASK,
+    TIME_LIMIT,
+    boot_test_claim,
+    boot_test_fail,
+    boot_test_record,
+    boot_test_requeue,
+    boot_tests_reap,
+)
 from builds.models import Build
 from builds.retention import builds_retention
 from builds.services import (
@@ -26,6 +38,7 @@ from builds.services import (
     builds_reap,
 )
 from builds.worker import EngineRun, Outcome, Position
+from image_builder.secrets import mask_secrets
 
 logger = logging.getLogger(__name__)
 TIME_LIMIT_ERROR = "The build took longer than the time limit and was stopped."
@@ -101,9 +114,81 @@ def build_run_task(self, build_id: int) -> str:
     return state
 
 
+def boot_test_outcome_apply(run: BootTestRun, outcome: BootTestOutcome) -> str:
+    """Record how a boot test ended; returns its state ("host-error": the task retries)."""
+    if outcome.state in ("passed", "failed"):
+        if outcome.result is None:  # failed before the engine ran (no disk image)
+            boot_test_fail(build_id=run.build.pk, error=outcome.message)
+        elif not boot_test_record(
+            build_id=run.build.pk, result=outcome.result, secrets=run.secrets
+        ):
+            return "cancelled"
+    return outcome.state
+
+
+def claimed_boot_test_run(build_id: int) -> tuple[str, str]:
+    """Run a boot test this worker has claimed and record the outcome: (state, message)."""
+    build = Build.objects.select_related("revision__blueprint", "profile").get(pk=build_id)
+    with BootTestRun(build) as run:
+        try:
+            outcome = run.run()
+        except SoftTimeLimitExceeded:
+            run.write_log("time limit reached")
+            boot_test_fail(build_id=build_id, error=TIME_LIMIT)
+            return "failed", TIME_LIMIT
+        except Exception as error:  # the test must end in a final state whatever happened
+            logger.exception("boot test of build %s crashed", build_id)
+            boot_test_fail(
+                build_id=build_id,
+                error=mask_secrets(
+                    f"Internal error while running the boot test: {error}", run.secrets
+                ),
+            )
+            raise
+        return boot_test_outcome_apply(run, outcome), outcome.message
+
+
+def host_problem_text(message: str, attempts: int) -> str:
+    return (
+        f"The boot test could not run on the build host: {message.rstrip('. ')}. It was tried "
+        f"{attempts} times; nothing points at the image. An admin has to fix the build host "
+        "(QEMU, its firmware, disk space); then Rebuild boots the new build's image."
+    )
+
+
+# Its own queue (make run's worker reads it too); the time limits come with each message
+# (boot_tests.boot_test_time_limits: the profile's timeout plus a margin). Retried only when
+# the host could not run the test, never for an image that does not boot.
+@shared_task(
+    bind=True,
+    name=BOOT_TEST_TASK,
+    queue=BOOT_TEST_QUEUE,
+    acks_late=True,
+    max_retries=None,
+    ignore_result=True,
+)
+def boot_test_task(self, build_id: int) -> str:
+    """Claim and run one build's boot test. A redelivered message for a taken test does
+    nothing."""
+    if not boot_test_claim(build_id=build_id, task_id=self.request.id or ""):
+        return "not claimed"
+    state, message = claimed_boot_test_run(build_id)
+    if state != "host-error":
+        return state
+    attempt = self.request.retries + 1
+    if self.request.retries < settings.GENPACK_BOOT_TEST_RETRIES:
+        countdown = settings.GENPACK_BOOT_TEST_RETRY_SECONDS * attempt
+        reason = f"the build host could not run it: {message.rstrip('. ')}."
+        if not boot_test_requeue(build_id=build_id, reason=reason, due_in=countdown):
+            return "cancelled"
+        raise self.retry(countdown=countdown)
+    boot_test_fail(build_id=build_id, error=host_problem_text(message, attempt))
+    return "failed"
+
+
 @shared_task(name="builds.reap")
 def builds_reap_task() -> dict[str, list[int]]:
-    return builds_reap()
+    return {**builds_reap(), **boot_tests_reap()}
 
 
 @shared_task(name="builds.retention")

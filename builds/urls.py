@@ -10,6 +10,12 @@ urlpatterns = [
     path("<int:build_id>/", views.build_detail, name="detail"),
     path("<int:build_id>/log/", views.build_log, name="log"),
     path("<int:build_id>/cancel/", views.build_cancel_view, name="cancel"),
+    path("<int:build_id>/boot-test/", views.build_boot_test, name="boot_test"),
+    path(
+        "<int:build_id>/boot-test/cancel/",
+        views.build_boot_test_cancel_view,
+        name="boot_test_cancel",
+    ),
     path("<int:build_id>/release/", views.build_release_view, name="release"),
     path("<int:build_id>/withdraw/", views.build_withdraw_view, name="withdraw"),
     path("<int:build_id>/rebuild/", views.build_rebuild_view, name="rebuild"),

@@ -9,6 +9,7 @@ from django.contrib.auth.decorators import permission_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.csp import CSP
 from django.utils.http import content_disposition_header
 from django.views.decorators.csp import csp_override
@@ -16,6 +17,7 @@ from django.views.decorators.http import require_POST, require_safe
 
 from blueprints.models import Blueprint
 from builds import paths
+from builds.boot_tests import boot_test_cancel
 from builds.changes import (
     ChangesRefusedError,
     changes,
@@ -38,6 +40,7 @@ from builds.personalise import (
     personal_copy_name,
 )
 from builds.presenting import (
+    boot_test,
     build_failure,
     build_progress,
     build_rows,
@@ -109,11 +112,16 @@ def _visible_build(request: HttpRequest, build_id: int) -> Build:
     return get_object_or_404(builds_visible_to(request.user), pk=build_id)
 
 
+def _reused_visible(request: HttpRequest, build: Build) -> bool:
+    """A released cache hit may reuse an unreleased build: name it only to who may open it."""
+    source = build.cache_hit_of
+    return bool(source and builds_visible_to(request.user).filter(pk=source.pk).exists())
+
+
 @permission_required("builds.view_build", raise_exception=True)
 @require_safe
 def build_detail(request: HttpRequest, build_id: int) -> HttpResponse:
     build = _visible_build(request, build_id)
-    source = build.cache_hit_of
     failure = build_failure(build)
     artifacts = list(build.artifact_source.artifacts.all())
     context = {
@@ -121,6 +129,7 @@ def build_detail(request: HttpRequest, build_id: int) -> HttpResponse:
         "artifacts": artifacts,
         "downloads": download_choices(build.profile, artifacts),
         "progress": build_progress(build),
+        "boot_test": boot_test(build),
         "usual": usual_duration(build) if build.state == Build.State.QUEUED else "",
         "failure": failure,
         "fix": fix_link(failure, build, request.user),
@@ -130,10 +139,7 @@ def build_detail(request: HttpRequest, build_id: int) -> HttpResponse:
         if build.state == Build.State.QUEUED
         else None,
         "unclaimed_minutes": unclaimed_minutes(),
-        # A released cache hit may reuse an unreleased build: name it only to who may open it.
-        "reused_visible": bool(
-            source and builds_visible_to(request.user).filter(pk=source.pk).exists()
-        ),
+        "reused_visible": _reused_visible(request, build),
         "changes_since": changes_since_previous(build, request.user)
         if build.state == Build.State.SUCCEEDED
         else None,
@@ -248,6 +254,37 @@ def build_cancel_view(request: HttpRequest, build_id: int) -> HttpResponse:
         messages.success(request, f"Build #{build.pk} cancelled.")
     else:
         messages.info(request, f"Build #{build.pk} had already finished.")
+    return redirect("builds:detail", build_id=build.pk)
+
+
+@permission_required("builds.view_build", raise_exception=True)
+@require_safe
+def build_boot_test(request: HttpRequest, build_id: int) -> HttpResponse:
+    """The build page's boot-test section, which polls itself while the test may change;
+    286 once it cannot. Opened on its own: the build page."""
+    build = _visible_build(request, build_id)
+    if not request.htmx:
+        return redirect(reverse("builds:detail", args=[build.pk]) + "#boot-test")
+    test = boot_test(build)
+    context = {
+        "build": build,
+        "boot_test": test,
+        "reused_visible": _reused_visible(request, build),
+    }
+    response = render(request, "builds/_boot_test.html", context)
+    if test is None or not test.polling:
+        response.status_code = HTMX_STOP_POLLING
+    return response
+
+
+@permission_required("builds.cancel_build", raise_exception=True)
+@require_POST
+def build_boot_test_cancel_view(request: HttpRequest, build_id: int) -> HttpResponse:
+    build = _visible_build(request, build_id)
+    if boot_test_cancel(build=build, by=request.user):
+        messages.success(request, f"The boot test of build #{build.pk} was cancelled.")
+    else:
+        messages.info(request, f"The boot test of build #{build.pk} had already finished.")
     return redirect("builds:detail", build_id=build.pk)
 
 

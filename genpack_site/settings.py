@@ -271,6 +271,19 @@ GENPACK_PERSONALISE_MARGIN_BYTES = env_int("GENPACK_PERSONALISE_MARGIN_BYTES", 1
 # view has checked permission; nginx maps that internal location to GENPACK_ARTIFACTS_DIR.
 GENPACK_X_ACCEL_PREFIX = env_str("GENPACK_X_ACCEL_PREFIX", "")
 
+# --- Boot tests (builds/boot_tests.py): each published build is booted under QEMU on the
+# "boottest" queue. The module provides BootTestSettings, run_boot_test, BootTestHostError and
+# BootTestCancelled; tests swap in tests.fake_boot_test, which boots nothing.
+GENPACK_BOOT_TEST_MODULE = env_str("GENPACK_BOOT_TEST_MODULE", "image_builder.boottest")
+# Celery's soft time limit of a boot test: the profile's boot_test_timeout_seconds plus this.
+GENPACK_BOOT_TEST_MARGIN_SECONDS = env_int("GENPACK_BOOT_TEST_MARGIN_SECONDS", 120)
+# A host problem (QEMU missing or crashing, no disk space) is retried this often, waiting
+# GENPACK_BOOT_TEST_RETRY_SECONDS times the attempt's number; a failing image never is.
+GENPACK_BOOT_TEST_RETRIES = env_int("GENPACK_BOOT_TEST_RETRIES", 2)
+GENPACK_BOOT_TEST_RETRY_SECONDS = env_int("GENPACK_BOOT_TEST_RETRY_SECONDS", 60)
+# The published console log keeps at most this much of the end of the serial output.
+GENPACK_CONSOLE_LOG_MAX_BYTES = env_int("GENPACK_CONSOLE_LOG_MAX_BYTES", 8 * 1024**2)
+
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_BEAT_SCHEDULE = {
     "reap-builds": {"task": "builds.reap", "schedule": float(GENPACK_REAPER_SECONDS)},

@@ -132,8 +132,8 @@ class BuildFactory(factory.Factory):
     """A build of `revision` (of a new blueprint unless given) for the KVM profile, queued by
     build_enqueue (its task is sent on commit, so not inside a django_db test), then taken as
     far as `state`: RUNNING (claimed by worker "w"), SUCCEEDED (published with `files`, each
-    (kind, name, bytes)), FAILED (with `error`) or CANCELLED; `boot_test_state`, when given, is set last. Returns a
-    fresh row."""
+    (kind, name, bytes)), FAILED (with `error`) or CANCELLED; `boot_test_state`, when given,
+    is set last (publishing leaves it pending). Returns a fresh row."""
 
     class Meta:
         model = Build

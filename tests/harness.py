@@ -178,6 +178,18 @@ def fake_engine_env(marks: Path) -> dict[str, str]:
     return {"GENPACK_ENGINE_MODULE": "tests.fake_engine", "FAKE_ENGINE_MARKS": str(marks)}
 
 
+def fake_boot_test_env(marks: Path) -> dict[str, str]:
+    """Workers run tests/fake_boot_test.py's boot test (nothing boots), marking each run in
+    `marks`; a real boot test is chosen by GENPACK_BOOT_TEST_MODULE=image_builder.boottest."""
+    return {"GENPACK_BOOT_TEST_MODULE": "tests.fake_boot_test", "FAKE_BOOT_TEST_MARKS": str(marks)}
+
+
+def boot_test_runs(env: Mapping[str, str]) -> list[str]:
+    """How each fake boot test in processes given `env` ended, in order (fake_boot_test_env)."""
+    marks = Path(env["FAKE_BOOT_TEST_MARKS"])
+    return [path.read_text() for path in sorted(marks.iterdir())] if marks.exists() else []
+
+
 def engine_runs(env: Mapping[str, str]) -> int:
     """How many times the fake engine started in processes given `env` (fake_engine_env)."""
     marks = Path(env["FAKE_ENGINE_MARKS"])

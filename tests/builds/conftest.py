@@ -21,12 +21,16 @@ from tests.harness import (
     Processes,
     celery_beat_command,
     celery_worker_command,
+    fake_boot_test_env,
     fake_engine_env,
     postgres_url,
     process_start,
     stop_process,
     wait_until,
 )
+
+# make run's (Procfile): the builds of both architectures, and the boot tests.
+WORKER_QUEUES = "celery,amd64,arm64,boottest"
 
 
 def make_blueprint(name: str, packages: list[str] | None = None) -> Blueprint:
@@ -49,7 +53,8 @@ def data_dirs(settings, tmp_path: Path) -> None:
 
 @pytest.fixture
 def worker_env(transactional_db: None, tmp_path: Path, settings) -> dict[str, str]:
-    """Environment for worker processes: this test's database and data dir, the fast engine."""
+    """Environment for worker processes: this test's database and data dir, the fast engine
+    and the boot test that boots nothing."""
     data_dir = tmp_path / "data"
     settings.GENPACK_WORK_DIR = data_dir / "work"
     settings.GENPACK_ARTIFACTS_DIR = data_dir / "artifacts"
@@ -58,7 +63,12 @@ def worker_env(transactional_db: None, tmp_path: Path, settings) -> dict[str, st
     settings.GENPACK_BUILD_HOST_STALE_SECONDS = int(
         FAST_TIMINGS["GENPACK_BUILD_HOST_STALE_SECONDS"]
     )
-    env = dict(os.environ, **FAST_TIMINGS, **fake_engine_env(tmp_path / "runs"))
+    env = dict(
+        os.environ,
+        **FAST_TIMINGS,
+        **fake_engine_env(tmp_path / "runs"),
+        **fake_boot_test_env(tmp_path / "boot-test-runs"),
+    )
     env.update(
         DATABASE_URL=postgres_url(connection.settings_dict),
         GENPACK_WORK_DIR=str(settings.GENPACK_WORK_DIR),
@@ -91,7 +101,7 @@ def workers(worker_env: dict[str, str]) -> Iterator[Callable[..., subprocess.Pop
     processes = Processes(worker_env)
 
     def start(name: str = "w1", **extra_env: str) -> subprocess.Popen:
-        command = celery_worker_command(name, "celery,amd64,arm64")
+        command = celery_worker_command(name, WORKER_QUEUES)
         process = processes.start(name, command, **extra_env)
         if not wait_until(lambda: host_online(name) or process.poll() is not None, 60):
             pytest.fail(f"worker {name} never announced itself:\n{processes.stop(process)}")

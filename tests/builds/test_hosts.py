@@ -122,7 +122,7 @@ def test_a_worker_records_what_it_can_build_beats_and_stops_cleanly(workers) -> 
 
     host = BuildHost.objects.get(name__startswith="w1@")
     assert host.architectures == buildable_architectures()  # this machine's own probe
-    assert set(host.queues) == {"celery", *host.architectures}
+    assert set(host.queues) == {"celery", "boottest", *host.architectures}
     assert host.stopped_at is None
     assert wait_until(lambda: BuildHost.objects.get(pk=host.pk).heartbeat_at > host.started_at, 10)
     assert online_architectures() == set(host.architectures)
@@ -151,5 +151,6 @@ def test_a_worker_that_cannot_build_arm64_never_claims_an_arm64_build(
     assert _state(waiting) == Build.State.QUEUED and not waiting.worker
     assert engine_runs(worker_env) == 1
     host = BuildHost.objects.get(name__startswith="x86-only@")
-    assert (host.architectures, host.queues) == (["amd64"], ["amd64", "celery"])
+    # The boot tests' queue is kept: it needs QEMU, not an architecture's build chroot.
+    assert (host.architectures, host.queues) == (["amd64"], ["amd64", "boottest", "celery"])
     assert "not consuming the arm64 queue" in stop_process(worker)

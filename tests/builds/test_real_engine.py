@@ -1,4 +1,5 @@
-"""The whole path with the real engine: web → broker → worker → mmdebstrap ... → download."""
+"""The whole path with the real engine: web → broker → worker → mmdebstrap ... → download,
+then the boot test under QEMU on the boottest queue."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import os
 import pytest
 
 from builds import paths
-from builds.models import Build
+from builds.models import Artifact, BootTestState, Build
 from tests.builds.conftest import make_blueprint
 from tests.harness import wait_until
 from tests.image_builder.conftest import require_build_host
@@ -21,6 +22,7 @@ def test_real_build_from_the_web_to_a_resumed_download(workers, product_manager,
     workers(
         "real",
         GENPACK_ENGINE_MODULE="image_builder",
+        GENPACK_BOOT_TEST_MODULE="image_builder.boottest",  # QEMU, software emulation
         GENPACK_APT_CACHE_DIR=os.environ.get("GENPACK_APT_CACHE", "/var/cache/genpack/apt"),
     )
     blueprint = make_blueprint("sshbox", ["openssh-server"])
@@ -59,3 +61,30 @@ def test_real_build_from_the_web_to_a_resumed_download(workers, product_manager,
             resumed.update(chunk)
     assert resumed.hexdigest() == artifact.sha256
     assert not paths.build_work_dir(build.pk).exists()
+
+    # The boot test, queued when the files were published, runs on the same worker (it
+    # consumes boottest, as make run's does): booted under QEMU, logged in, keys read back.
+    def boot_tested() -> bool:
+        build.refresh_from_db()
+        return build.boot_test_state in (BootTestState.PASSED, BootTestState.FAILED)
+
+    limit = kvm.boot_test_timeout_seconds + 300
+    assert wait_until(boot_tested, timeout=limit, interval=5), build.boot_test_state
+    console = build.artifacts.filter(kind=Artifact.Kind.CONSOLE_LOG).first()
+    console_text = (paths.artifacts_root() / console.path).read_text() if console else ""
+    assert build.boot_test_state == BootTestState.PASSED, (
+        f"{build.boot_test_error}\n{console_text[-3000:]}"
+    )
+    assert build.boot_test_login_seconds is not None and build.boot_test_login_seconds > 0
+    assert build.boot_test_applied.get("hostname") == f"boot-test-{build.pk}"
+    assert console is not None and "login:" in console_text
+    assert not paths.boot_test_work_dir(build.pk).exists()
+    # The test booted a copy: the published image is still the one its checksum names.
+    on_disk = hashlib.sha256()
+    with (paths.artifacts_root() / artifact.path).open("rb") as published:
+        while chunk := published.read(1024 * 1024):
+            on_disk.update(chunk)
+    assert on_disk.hexdigest() == artifact.sha256
+    page = product_manager.get(f"/builds/{build.pk}/").content.decode()
+    assert 'data-testid="boot-test-state">Boot test passed</span>' in page
+    assert f"boot-test-{build.pk}" in page

@@ -10,6 +10,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from builds import paths
+from builds.boot_tests import boot_test_claim
 from builds.models import BootTestState, Build
 from builds.retention import builds_retention
 from builds.services import (
@@ -46,8 +47,15 @@ def test_keeps_released_and_the_last_n_and_removes_the_rest(
     assert build_release(build=builds[0])
     stale_work = paths.build_work_dir(999)
     stale_work.mkdir(parents=True)
+    stale_boot_test = paths.boot_test_work_dir(998)  # left by a killed boot-test worker
+    stale_boot_test.mkdir(parents=True)
+    assert boot_test_claim(build_id=builds[1].pk, task_id="t")
+    boot_testing = paths.boot_test_work_dir(builds[1].pk)
+    boot_testing.mkdir(parents=True)
     with django_capture_on_commit_callbacks(execute=True):  # files go after the commit
         call_command("builds_retention", verbosity=0)
+    assert not stale_boot_test.exists()
+    assert boot_testing.exists()  # its test is running
     kept = {b.pk for b in builds if b.artifacts.exists()}
     assert kept == {builds[0].pk, builds[3].pk, builds[4].pk}
     for build in builds:

@@ -58,12 +58,13 @@ def test_make_run_serves_login_and_its_worker_runs_a_task(tmp_path: Path) -> Non
         )
         assert check.returncode == 0, check.stdout + check.stderr
         assert "A worker ran task" in check.stdout
-        # The Procfile asks for celery,amd64,arm64; the worker keeps the arch queues its host
-        # can really build (arm64 only where qemu-user works) and says so in the database.
+        # The Procfile asks for celery,amd64,arm64,boottest; the worker keeps the arch queues
+        # its host can really build (arm64 only where qemu-user works), and the boot tests',
+        # and says so in the database.
         assert wait_until(lambda: _build_hosts(tmp_path / "db.sqlite3"), timeout=30)
         [(_, architectures, queues)] = _build_hosts(tmp_path / "db.sqlite3")
         assert architectures == buildable_architectures()
-        assert queues == sorted(["celery", *architectures])
+        assert queues == sorted(["boottest", "celery", *architectures])
     finally:
         output = stop_process(run)
     assert "First admin created" in output
