@@ -22,7 +22,7 @@ from .errors import BuildError
 from .options import EngineOptions
 from .report import Reporter, TeeReporter
 from .runner import Runner
-from .secrets import is_secret_key, manifest_spec, secret_values
+from .secrets import is_secret_key, manifest_sources, manifest_spec, secret_values
 from .spec import BUILDER_VERSION, BuildSpec
 
 STEPS = ("rootfs", "customize", "boot", "trim", "squashfs", "disk", "outputs")
@@ -86,7 +86,8 @@ def manifest_data(
     timings: dict[str, float],
 ) -> dict:
     """manifest.json: what was built from what. Technicians download it, so the spec is the
-    scrubbed one (no password hashes, file contents, setup commands or secret defaults)."""
+    scrubbed one (no password hashes, file contents, setup commands or secret defaults), and
+    a mirror's password is not in its apt sources."""
     return {
         "builder_version": BUILDER_VERSION,
         "build": build_id,
@@ -94,7 +95,7 @@ def manifest_data(
         "spec_hash": spec.spec_hash(),
         "fat_uuid": fat_uuid,
         "kernel_command_line": kernel_command_line,
-        "sources": sources,
+        "sources": manifest_sources(sources) if isinstance(sources, list) else sources,
         "packages": {name: p["version"] for name, p in sorted(packages.items())},
         "installed_size_kib": {name: p["installed_kib"] for name, p in sorted(packages.items())},
         "artifacts": [
