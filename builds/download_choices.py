@@ -30,6 +30,9 @@ PURPOSES: dict[str, str] = {
     "an earlier version with it; keep the old copy until the new one has booted.",
     Kind.SHA256SUMS: "The SHA-256 checksums of these files, for sha256sum -c.",
     Kind.MANIFEST: "What is inside: the package versions, file sizes and build details (JSON).",
+    Kind.SBOM: "Software bill of materials: every Debian package in the image with its version, "
+    "source package and licence, as an SPDX 2.3 document (JSON), for licence and security "
+    "reviews.",
     Kind.LOG: "The build log, as text.",
 }
 

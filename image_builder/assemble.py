@@ -32,9 +32,8 @@ MTOOLS_ENV = {"MTOOLS_SKIP_CHECK": "1", "MTOOLS_NO_VFAT": "0"}
 
 @dataclass(frozen=True)
 class Artifact:
-    kind: (
-        str  # system-img, disk-raw, disk-zst, disk-xz, disk-qcow2, bmap, sha256sums, manifest, log
-    )
+    # system-img, disk-raw, disk-zst, disk-xz, disk-qcow2, bmap, sbom, sha256sums, manifest, log
+    kind: str
     path: Path
     size: int
     sha256: str

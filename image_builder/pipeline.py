@@ -15,14 +15,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import assemble, boot, bootchain, customize, rootfs, trim
+from . import assemble, boot, bootchain, customize, rootfs, sbom, trim
 from .assemble import Artifact
 from .chroot import Chroot
 from .errors import BuildError
 from .options import EngineOptions
 from .report import Reporter, TeeReporter
 from .runner import Runner
-from .secrets import is_secret_key, manifest_spec, secret_values
+from .secrets import is_secret_key, manifest_sources, manifest_spec, secret_values
 from .spec import BUILDER_VERSION, BuildSpec
 
 STEPS = ("rootfs", "customize", "boot", "trim", "squashfs", "disk", "outputs")
@@ -86,7 +86,8 @@ def manifest_data(
     timings: dict[str, float],
 ) -> dict:
     """manifest.json: what was built from what. Technicians download it, so the spec is the
-    scrubbed one (no password hashes, file contents, setup commands or secret defaults)."""
+    scrubbed one (no password hashes, file contents, setup commands or secret defaults), and
+    a mirror's password is not in its apt sources."""
     return {
         "builder_version": BUILDER_VERSION,
         "build": build_id,
@@ -94,7 +95,7 @@ def manifest_data(
         "spec_hash": spec.spec_hash(),
         "fat_uuid": fat_uuid,
         "kernel_command_line": kernel_command_line,
-        "sources": sources,
+        "sources": manifest_sources(sources) if isinstance(sources, list) else sources,
         "packages": {name: p["version"] for name, p in sorted(packages.items())},
         "installed_size_kib": {name: p["installed_kib"] for name, p in sorted(packages.items())},
         "artifacts": [
@@ -226,10 +227,21 @@ class _Build:
 
     def squashfs(self) -> None:
         self.packages.update(assemble.installed_packages(self.root, self.runner))
+        # Read before the product's files land: they cannot stand in for dpkg's status or a
+        # package's copyright file.
+        bill = sbom.sbom_document(self.spec, self.root, self.build_id)
         # Last change to the tree, after every command that runs in it (setup commands,
         # services, purges, update-initramfs, trim) and after the package list is read.
         customize.place_product_files(self.spec, self.root, self.runner)
         assemble.write_metadata(self.spec, self.root, self.build_id, self.packages)
+        sbom.write_sbom(bill, self.root / sbom.SBOM_IN_IMAGE)
+        published = sbom.write_sbom(
+            bill, self.stage / f"{self.spec.name}-{self.spec.profile}.spdx.json"
+        )
+        self.produced.append(("sbom", published))
+        self.tee.log(
+            f"SBOM: {len(bill['packages']) - 1} packages (SPDX 2.3), /{sbom.SBOM_IN_IMAGE}"
+        )
         assemble.make_squashfs(self.spec, self.root, self.system_img, self.runner)
         self.tee.log(f"system.img: {self.system_img.stat().st_size / 2**20:.1f} MiB")
         if not self.options.keep_workdir:

@@ -29,6 +29,7 @@ __all__ = [
     "SECRET_WORDS",
     "Secret",
     "is_secret_key",
+    "manifest_sources",
     "manifest_spec",
     "mask_secrets",
     "scrub_manifest",
@@ -160,20 +161,22 @@ def _setting_summary(setting: Mapping[str, Any]) -> dict[str, Any]:
 def manifest_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
     """A spec dict as the manifest records it (technicians download the manifest).
 
-    Users without their password hash (``password_set`` says whether one is set); files as
-    path/mode/owner/group/size/sha256 without content; setup commands as a count and a
-    SHA-256; secret settings' defaults masked. Applying it again changes nothing.
+    Users without their password hash (``password_set`` says whether one is set); files and
+    build files as path/mode/owner/group/size/sha256 without content; setup commands as a count
+    and a SHA-256; secret settings' defaults masked. Applying it again changes nothing.
     """
     scrubbed = dict(spec)
     if isinstance(spec.get("users"), (list, tuple)):
         scrubbed["users"] = [
             _user_summary(user) if isinstance(user, Mapping) else user for user in spec["users"]
         ]
-    if isinstance(spec.get("files"), (list, tuple)):
-        scrubbed["files"] = [
-            _file_summary(entry) if isinstance(entry, Mapping) else {"path": str(entry)}
-            for entry in spec["files"]
-        ]
+    # build_files (for the setup commands) carry contents as much as files do.
+    for group in ("files", "build_files"):
+        if isinstance(spec.get(group), (list, tuple)):
+            scrubbed[group] = [
+                _file_summary(entry) if isinstance(entry, Mapping) else {"path": str(entry)}
+                for entry in spec[group]
+            ]
     commands = spec.get("setup_commands")
     if isinstance(commands, (list, tuple)):
         listed = [str(command) for command in commands]
@@ -189,10 +192,21 @@ def manifest_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
     return scrubbed
 
 
+def manifest_sources(lines: Iterable[Any]) -> list[Any]:
+    """apt source lines without the password of a mirror URL (http://user:password@host/)."""
+    return [
+        URL_CREDENTIALS_RE.sub(lambda m: m.group(1) + MASK, line) if isinstance(line, str) else line
+        for line in lines
+    ]
+
+
 def scrub_manifest(manifest: Mapping[str, Any]) -> dict[str, Any]:
     """A published manifest with its spec scrubbed (for manifests written before the fix)."""
     if isinstance(manifest.get("spec"), Mapping):
-        return {**manifest, "spec": manifest_spec(manifest["spec"])}
+        scrubbed = {**manifest, "spec": manifest_spec(manifest["spec"])}
+        if isinstance(manifest.get("sources"), list):
+            scrubbed["sources"] = manifest_sources(manifest["sources"])
+        return scrubbed
     return manifest_spec(manifest)  # a bare spec (what the test engine writes)
 
 

@@ -42,6 +42,32 @@ def remove_path(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
+def trim_docs(root: Path) -> int:
+    """Keep only each package's /usr/share/doc/<package>/copyright (the licence, which the
+    SBOM reads and distribution requires) of the documentation. dpkg's path-excludes
+    (rootfs.DPKG_EXCLUDES) already keep the rest out of every package it installs; this also
+    catches what maintainer scripts and setup commands put there. A <package> that is a link
+    to a sibling's directory stays: it leads to the copyright file they share."""
+    docs = root / "usr/share/doc"
+    if not docs.is_dir() or docs.is_symlink():
+        return 0
+    removed = 0
+    for entry in sorted(docs.iterdir()):
+        if entry.is_symlink():
+            continue
+        if not entry.is_dir():
+            remove_path(entry)
+            removed += 1
+            continue
+        for child in sorted(entry.iterdir()):
+            if child.name != "copyright" or child.is_dir():
+                remove_path(child)
+                removed += 1
+        if not any(entry.iterdir()):
+            entry.rmdir()
+    return removed
+
+
 def trim(spec: BuildSpec, root: Path, chroot: Chroot, runner: Runner) -> None:
     removed = 0
     for pattern in REMOVE_GLOBS:
@@ -49,6 +75,7 @@ def trim(spec: BuildSpec, root: Path, chroot: Chroot, runner: Runner) -> None:
             remove_path(path)
             removed += 1
     runner.reporter.log(f"trim: removed {removed} cache/log/identity paths")
+    runner.reporter.log(f"trim: removed {trim_docs(root)} documentation paths (copyright kept)")
 
     hostname = default_hostname(spec)
     (root / "etc/hostname").write_text(hostname + "\n")

@@ -18,9 +18,40 @@ import time
 from pathlib import Path
 
 from image_builder.events import JsonEventReporter, exit_with_parent
+from image_builder.sbom import sbom_document
 from image_builder.secrets import manifest_spec
+from image_builder.spec import BuildSpec
 
 STEPS = ("rootfs", "customize", "trim", "boot chain", "system.ini agent", "pack")
+FAKE_COPYRIGHT = (
+    "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\n"
+    "Files: *\nCopyright: 2024 Somebody\nLicense: GPL-2+\n"
+)
+
+
+def fake_sbom(spec: dict, workdir: Path, build_id: str) -> bytes:
+    """A small real SBOM (image_builder.sbom) of a tree holding base-files and the blueprint's
+    packages, each at version 1.0-1 under GPL-2+."""
+    root = workdir / "sbom-root"
+    (root / "var/lib/dpkg").mkdir(parents=True, exist_ok=True)
+    names = sorted({"base-files", *[p for p in spec.get("packages", []) if isinstance(p, str)]})
+    stanzas = []
+    for name in names:
+        stanzas.append(
+            f"Package: {name}\nStatus: install ok installed\nArchitecture: "
+            f"{spec.get('arch', 'amd64')}\nVersion: 1.0-1\nDescription: {name} (fake)\n"
+        )
+        (root / "usr/share/doc" / name).mkdir(parents=True, exist_ok=True)
+        (root / "usr/share/doc" / name / "copyright").write_text(FAKE_COPYRIGHT)
+    (root / "var/lib/dpkg/status").write_text("\n".join(stanzas))
+    identity = BuildSpec(
+        name=spec["name"],
+        version=str(spec.get("version", "")),
+        profile=spec["profile"],
+        arch=spec.get("arch", "amd64"),
+        suite=spec.get("suite", "bookworm"),
+    )
+    return json.dumps(sbom_document(identity, root, build_id), indent=1).encode()
 
 
 def main() -> int:
@@ -29,6 +60,7 @@ def main() -> int:
     parser.add_argument("--out", required=True)
     parser.add_argument("--workdir", required=True)
     parser.add_argument("--events", action="store_true")
+    parser.add_argument("--build-id", default="local")
     args, _ = parser.parse_known_args()
     exit_with_parent()
     reporter = JsonEventReporter()
@@ -65,6 +97,11 @@ def main() -> int:
         ("disk-raw", f"{spec['name']}-{spec['profile']}.img", os.urandom(size)),
         # The real engine's manifest shape, scrubbed by the real engine's rules.
         ("manifest", "manifest.json", json.dumps({"spec": manifest_spec(spec)}).encode()),
+        (
+            "sbom",
+            f"{spec['name']}-{spec['profile']}.spdx.json",
+            fake_sbom(spec, workdir, args.build_id),
+        ),
     ):
         (outdir / name).write_bytes(payload)
         artifacts.append(

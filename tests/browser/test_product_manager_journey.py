@@ -287,7 +287,9 @@ def build_and_watch(page: Page, base: str, shot: Shot) -> None:
     expect(checksum).to_have_attribute("title", re.compile(r"^SHA-256 [0-9a-f]{64}$"))
     expect(page.get_by_role("button", name=re.compile("^Copy the SHA-256")).first).to_be_visible()
     page.get_by_text("Other files", exact=True).click()
-    expect(page.locator("#build-status .other-files tbody tr")).to_have_count(1)  # the manifest
+    other_files = page.locator("#build-status .other-files tbody tr")
+    expect(other_files).to_have_count(2)  # the manifest and the SBOM
+    expect(other_files.nth(1)).to_contain_text("Software bill of materials (SPDX JSON)")
     for step in ("rootfs", "customize", "pack"):
         expect(log).to_contain_text(f"fake {step} for {BLUEPRINT}")
     expect(page.get_by_role("progressbar", name="Build progress")).to_have_count(0)

@@ -23,6 +23,8 @@ FILES = {
     "bmap": "kiosk.bmap",
     "system-img": "system.img",
     "sha256sums": "SHA256SUMS",
+    "manifest": "manifest.json",
+    "sbom": "kiosk-pc-x86_64.spdx.json",
 }
 
 
@@ -116,3 +118,20 @@ def test_a_qcow2_only_in_other_files_and_the_raw_disk_leads_for_an_arm64_uefi_bo
 def test_the_personalised_download_is_offered_beside_the_vm_disk(technician: Client) -> None:
     build = _released("kvm-x86_64", ("disk-raw", "disk-qcow2"))
     assert f"/builds/{build.pk}/personalise/" in _page(technician, build)
+
+
+def test_the_sbom_is_listed_with_what_it_is_and_downloads_as_its_file(technician: Client) -> None:
+    build = _released("pc-x86_64", ("disk-raw", "manifest", "sbom"))
+    page = _page(technician, build)
+    others = page[page.index("<summary>Other files</summary>") :]
+    link = f'<a href="/builds/{build.pk}/download/sbom/" download>'
+    assert f"{link}Software bill of materials (SPDX JSON)</a>" in others
+    assert "every Debian package in the image with its version, source package and licence" in (
+        others
+    )
+    # After the manifest, as PURPOSES orders them.
+    assert others.index("/download/manifest/") < others.index("/download/sbom/")
+    response = technician.get(f"/builds/{build.pk}/download/sbom/")
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content) == b"sbom bytes"
+    assert "kiosk-pc-x86_64.spdx.json" in response["Content-Disposition"]

@@ -40,7 +40,7 @@ def test_real_build_from_the_web_to_a_resumed_download(workers, product_manager,
     for step in ("rootfs", "squashfs", "disk"):
         assert f": {step}" in log
     kinds = set(build.artifacts.values_list("kind", flat=True))
-    assert {"system-img", "disk-raw", "manifest", "sha256sums"} <= kinds
+    assert {"system-img", "disk-raw", "manifest", "sbom", "sha256sums"} <= kinds
 
     artifact = build.artifacts.get(kind="disk-raw")
     url = f"/builds/{build.pk}/download/disk-raw/"

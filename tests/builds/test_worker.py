@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
+import json
 
+import pytest
+from spdx_tools.spdx.parser.parse_anything import parse_file
+from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
+
+from builds import paths
 from builds.models import Build
 from builds.tasks import claimed_build_run
 from builds.worker import EngineRun, Position
@@ -65,3 +70,20 @@ def test_a_failed_engine_step_is_recorded_on_the_build(kvm, settings, monkeypatc
     assert state == "failed" == build.state
     assert build.failed_step == "customize"
     assert (build.phase, build.step_number, build.step_count) == ("customize", 2, len(FAKE_STEPS))
+
+
+def test_the_sbom_the_engine_reports_is_published_as_an_artifact(kvm, settings) -> None:
+    settings.GENPACK_ENGINE_MODULE = "tests.fake_engine"
+    build = BuildFactory(profile=kvm, state=Build.State.RUNNING)
+
+    state, _ = claimed_build_run(build.pk)
+
+    assert state == "succeeded"
+    sbom = build.artifacts.get(kind="sbom")
+    assert sbom.path.endswith(".spdx.json")
+    path = paths.artifacts_root() / sbom.path
+    assert validate_full_spdx_document(parse_file(str(path))) == []
+    image = json.loads(path.read_text())["packages"][0]
+    identity = {ref["referenceType"]: ref["referenceLocator"] for ref in image["externalRefs"]}
+    assert identity["genpack-build"] == str(build.pk)
+    assert identity["genpack-profile"] == kvm.slug

@@ -21,6 +21,11 @@ DATA = Path(__file__).parent / "data"
 PC, KVM, ARM64, RPI = "pc-x86_64", "kvm-x86_64", "arm64-uefi", "rpi-arm64"
 BOARDS = (PC, KVM, ARM64, RPI)
 TEST_AP_PACKAGES = ("hostapd", "dnsmasq-base", "iw")
+# The PC blueprint's system.ini defaults name a Wi-Fi network: the image's boot partition
+# carries its key, and no metadata artifact may (test_metadata_secrets.py). No radio is there
+# unless a test starts the test access point, and every Wi-Fi test writes its own system.ini.
+PC_WIFI_SSID = "genpack-fixture-net"
+PC_WIFI_KEY = "fixture-wifi-key-Q7x9zK2m"
 BLUEPRINT_KEYS = ("name", "version", "description", "packages", "services", "users")
 
 
@@ -51,6 +56,21 @@ def seeded_profile(slug: str) -> HardwareProfile:
     """The profile as seeded, unsaved: no database needed."""
     fields = next(dict(item) for item in SEED_PROFILES if item["slug"] == slug)
     return HardwareProfile(**fields)
+
+
+def board_blueprint(slug: str) -> dict[str, Any]:
+    blueprint = minimal_blueprint()
+    if slug == PC:
+        blueprint["system_ini"] = {"wifi_ssid": PC_WIFI_SSID, "wifi_key": PC_WIFI_KEY}
+    return blueprint
+
+
+def board_system_ini(slug: str) -> str | None:
+    """The PC's system.ini as the web writes it into a build of the blueprint (its defaults);
+    the other boards get the engine's own default."""
+    from builds.system_ini import render_for
+
+    return render_for(board_blueprint(slug), seeded_profile(slug)) if slug == PC else None
 
 
 def board_spec(slug: str) -> BuildSpec:

@@ -83,7 +83,7 @@ class BoardBuilds:
         return self.results[board]
 
     def build(self, board: str) -> BuildResult:
-        from .boards import board_spec
+        from .boards import board_spec, board_system_ini
 
         require_build_host(board)
         reuse = os.environ.get("GENPACK_TEST_BUILD_DIR")
@@ -98,6 +98,7 @@ class BoardBuilds:
             outdir=outdir,
             options=EngineOptions(build_id=f"test-{board}"),
             reporter=RecordingReporter(),
+            system_ini=board_system_ini(board),
         )
 
 

@@ -8,6 +8,7 @@ with what the tree held at that moment), the debootstrap step, the package list 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -86,6 +87,8 @@ def test_product_files_are_written_last_without_running_the_chroot(
         seen["wants"] = (
             root / "etc/systemd/system/multi-user.target.wants/kiosk.service"
         ).is_symlink()
+        sbom = json.loads((root / ".genpack/sbom.spdx.json").read_text())
+        seen["sbom"] = sbom["packages"][0]["name"]
         raise TreePacked
 
     RecordingChroot.commands = []
@@ -115,4 +118,10 @@ def test_product_files_are_written_last_without_running_the_chroot(
     enable = next(command for command, _ in commands if command[:2] == ("systemctl", "enable"))
     assert "ssh.service" in enable and "kiosk.service" not in enable
     # At packing time the files are there, owned by the tree's kiosk user, the unit enabled.
-    assert seen == {"conf": "url=https://example.com\n", "owner": (4321, 4321), "wants": True}
+    # ...and the SBOM is in the image's /.genpack beside the other metadata.
+    assert seen == {
+        "conf": "url=https://example.com\n",
+        "owner": (4321, 4321),
+        "wants": True,
+        "sbom": "minimal",
+    }

@@ -179,6 +179,42 @@ def test_manifest_records_a_scrubbed_spec(tmp_path: Path) -> None:
     assert manifest["builder_version"] == BUILDER_VERSION
 
 
+def test_manifest_summarises_build_files_and_hides_a_mirror_password(tmp_path: Path) -> None:
+    build_file = "#!/bin/sh\nexport WIFI_PSK=BuildFileSecret77\n"
+    spec = BuildSpec.from_dict(
+        {"name": "kiosk", "build_files": [{"path": "/root/prepare", "content": build_file}]}
+    ).normalise()
+    manifest = manifest_data(
+        spec,
+        build_id="8",
+        fat_uuid="ABCD-1234",
+        kernel_command_line="quiet",
+        sources=["deb http://mirror-user:MirrorPw55@mirror.example/debian bookworm main"],
+        packages={},
+        artifacts=[],
+        timings={},
+    )
+    text = json.dumps(manifest)
+    assert "BuildFileSecret77" not in text and "MirrorPw55" not in text
+    assert manifest["spec"]["build_files"] == [
+        {
+            "path": "/root/prepare",
+            "mode": "0644",
+            "owner": "root",
+            "group": "root",
+            "size": len(build_file),
+            "sha256": hashlib.sha256(build_file.encode()).hexdigest(),
+        }
+    ]
+    assert manifest["sources"] == [
+        f"deb http://mirror-user:{MASK}@mirror.example/debian bookworm main"
+    ]
+    # A manifest written before this fix is scrubbed the same way.
+    old = {**manifest, "spec": spec.to_dict(), "sources": ["deb http://u:MirrorPw55@m/ x"]}
+    assert "MirrorPw55" not in json.dumps(scrub_manifest(old))
+    assert "BuildFileSecret77" not in json.dumps(scrub_manifest(old))
+
+
 def test_scrubbing_a_manifest_twice_changes_nothing_more() -> None:
     old = {"build": "3", "spec": secret_spec().to_dict()}
     once = scrub_manifest(old)
