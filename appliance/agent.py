@@ -66,6 +66,8 @@ BOOT_TEST_MARKER = "genpack-boottest: status written"
 BOOT_TEST_FAILURE = "genpack-boottest: status not written"
 KERNEL_COMMAND_LINE = Path("/proc/cmdline")
 CONSOLES = Path("/sys/class/tty/console/active")
+CONSOLE_DEVICE = Path("/dev/console")
+POWEROFF_COMMAND = ("systemctl", "poweroff", "--no-block")
 
 
 def load_image_info() -> dict:
@@ -644,16 +646,16 @@ def wait_for_login_prompts(seconds: float) -> None:
 def say_on_console(line: str) -> None:
     print(line, flush=True)
     try:
-        with open("/dev/console", "w", encoding="utf-8") as console:
+        with CONSOLE_DEVICE.open("a", encoding="utf-8") as console:
             console.write(f"\n{line}\n")
     except OSError as error:
-        print(f"genpack-agent: cannot write to /dev/console: {error}")
+        print(f"genpack-agent: cannot write to {CONSOLE_DEVICE}: {error}")
 
 
 def finish_boot_test(line: str) -> None:
     wait_for_login_prompts(BOOT_TEST_GETTY_SECONDS)
     say_on_console(line)
-    subprocess.run(["systemctl", "poweroff", "--no-block"], check=False)
+    subprocess.run(list(POWEROFF_COMMAND), check=False)
 
 
 def main(argv: list[str]) -> int:
