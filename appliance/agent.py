@@ -64,6 +64,8 @@ BOOT_TEST_GETTY_SECONDS = 60
 # The host's boot test (image_builder/boottest.py) waits for these lines on the serial console.
 BOOT_TEST_MARKER = "genpack-boottest: status written"
 BOOT_TEST_FAILURE = "genpack-boottest: status not written"
+# In the status file when apply did not leave its result (the boot test fails on it).
+AGENT_FAILED_NOTE = "the settings agent did not run or failed; see journalctl -u genpack-agent"
 KERNEL_COMMAND_LINE = Path("/proc/cmdline")
 CONSOLES = Path("/sys/class/tty/console/active")
 CONSOLE_DEVICE = Path("/dev/console")
@@ -559,9 +561,7 @@ def command_status(settle_seconds: float = SETTLE_SECONDS) -> int:
     try:
         state = json.loads((STATE / "applied.json").read_text())
     except (OSError, ValueError):
-        state = {
-            "notes": ["the settings agent did not run or failed; see journalctl -u genpack-agent"]
-        }
+        state = {"notes": [AGENT_FAILED_NOTE]}
     notes = list(state.get("notes", []))
     values = state.get("values", {})
     # At once (a Pi with no cable and no Wi-Fi needs this file most), then once settled.

@@ -54,6 +54,8 @@ BOOT_TEST_ARGUMENT = "genpack.boottest=1"
 # Printed by appliance/agent.py on the console in boot-test mode (its BOOT_TEST_MARKER).
 BOOT_TEST_MARKER = "genpack-boottest: status written"
 STATUS_FILE = "system-status.txt"
+# appliance/agent.py's AGENT_FAILED_NOTE: system.ini was not applied at all.
+AGENT_FAILED_NOTE = "the settings agent did not run or failed"
 LOGIN_RE = re.compile(r"\S login: ")
 POWER_DOWN_RE = re.compile(POWER_DOWN_PATTERN)
 POLL_SECONDS = 1.0  # should_continue() and the deadline are checked at least this often
@@ -241,6 +243,9 @@ def run_boot_test(
         status = read_status(copy)
         if status is None:
             return result("the status file was not written", watch)
+        problem = status_problem(status)
+        if problem:
+            return result(problem, watch, status)
         applied, rejected = status_keys(status)
         log(f"status read back: applied {sorted(applied)}, rejected {sorted(rejected)}")
         return result("", watch, status)
@@ -257,6 +262,15 @@ def run_boot_test(
 
 def _text_dict(value: object) -> dict[str, str]:
     return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+
+
+def status_problem(status: dict) -> str:
+    """Why a status file the device wrote still fails the boot test, or ""."""
+    notes = status.get("notes")
+    for note in notes if isinstance(notes, list) else []:
+        if str(note).startswith(AGENT_FAILED_NOTE):
+            return f"system.ini was not applied: the status file says {note!r}"
+    return ""
 
 
 def status_keys(status: dict) -> tuple[dict[str, str], dict[str, str]]:

@@ -41,7 +41,8 @@ RASPI3B_MEMORY_MIB = 1024  # the board has exactly 1 GiB; QEMU refuses any other
 # Terminal escapes (CSI, OSC, charset selection, reset) and the other C0 controls but tab and
 # newline: what a serial console log must not carry.
 ANSI_RE = re.compile(
-    rb"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[()][A-Z0-9]|\x1b[=>c78]"
+    rb"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[()][A-Z0-9]"
+    rb"|\x1b[@-Z\\^_=>c78]"
 )
 CONTROL_RE = re.compile(rb"[\x00-\x08\x0b-\x1f\x7f]")
 
@@ -263,6 +264,7 @@ class QemuVM:
         """Wait for `pattern` (regex) after the last match; returns the text up to its end."""
         regex = re.compile(pattern.encode())
         deadline = time.monotonic() + timeout
+        scan_from = self.position  # dead ends: only lines not scanned yet (and the last one)
         with self._lock:
             while True:
                 match = regex.search(self.buffer, self.position)
@@ -271,7 +273,8 @@ class QemuVM:
                     self.position = match.end()
                     return text
                 remaining = deadline - time.monotonic()
-                why = dead_end(clean(self.buffer[self.position :]))
+                why = dead_end(clean(self.buffer[scan_from:]))
+                scan_from = max(scan_from, self.buffer.rfind(b"\n") + 1)
                 if remaining <= 0 or self.exited or why:
                     tail = clean(self.buffer[-3000:])
                     if not why:

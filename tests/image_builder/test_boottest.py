@@ -23,6 +23,7 @@ from image_builder.boottest import (
     make_vm,
     run_boot_test,
     status_keys,
+    status_problem,
     uefi_boot_config,
 )
 from image_builder.image_tools import read_boot_file, write_boot_file
@@ -159,6 +160,7 @@ def test_console_log_is_written_without_escapes_and_with_secrets_masked(tmp_path
     raw = (
         b"\x1b[0;32m  OK  \x1b[0m] Started genpack-wifi.service\r\n"
         b"wpa: psk=s3cret-wifi-key\r\n"
+        b"\x1bM\x1b[K[\x1b[0;1;31m*     \x1b[0m] Job genpack-agent.service/start running\r\n"
         b"root:$6$salt$abcdefghijklmnop:19000:0:99999:7:::\r\n"
         b"\x1b]0;title\x07boottest login: "
     )
@@ -172,6 +174,7 @@ def test_console_log_is_written_without_escapes_and_with_secrets_masked(tmp_path
     assert "s3cret-wifi-key" not in log and "$6$salt" not in log
     assert "\x1b" not in log and "\r" not in log
     assert log.splitlines()[0] == "  OK  ] Started genpack-wifi.service"
+    assert log.splitlines()[2] == "[*     ] Job genpack-agent.service/start running"
     assert log.splitlines()[-1] == "boottest login: "
 
 
@@ -291,7 +294,22 @@ def test_status_read_back_names_applied_rejected_and_unknown_keys(tmp_path: Path
     assert applied == {"hostname": "boottest"}
     assert set(rejected) == {"ip_address", "colour"}
     assert rejected["colour"] == "unknown key"
-    assert "10.0.2.300" in rejected["ip_address"] or rejected["ip_address"]
+    assert rejected["ip_address"]
+    assert status_problem(read_status(disk) or {}) == ""
+
+
+def test_a_status_file_saying_the_agent_failed_fails_the_boot_test(tmp_path: Path) -> None:
+    from appliance import agent
+
+    result = validate_system_ini(parse_ini(b""), capabilities=frozenset({"ethernet"}))
+    report = status_report(result, image="minimal", build="b1", notes=[agent.AGENT_FAILED_NOTE])
+    disk = small_disk(tmp_path, {"system.img": b"squashfs"})
+    write_boot_file(disk, "system-status.txt", report.encode("utf-8-sig"))
+    from image_builder.image_tools import read_status
+
+    assert status_problem(read_status(disk) or {}) == (
+        f"system.ini was not applied: the status file says {agent.AGENT_FAILED_NOTE!r}"
+    )
 
 
 # --------------------------------------------------------------------------------------------
