@@ -240,7 +240,10 @@ def run_boot_test(
         vm.kill()  # raspi3b never stops by itself; the others have already
         if watch.failure:
             return result(watch.failure, watch)
-        status = read_status(copy)
+        try:
+            status = read_status(copy)
+        except ImageError as error:  # the device left its boot partition unreadable
+            return result(f"the status file could not be read back: {error}", watch)
         if status is None:
             return result("the status file was not written", watch)
         problem = status_problem(status)
