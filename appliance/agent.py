@@ -13,6 +13,12 @@
     (every interface has an address or a reason why not, or a bounded time passed), so a
     technician who pulls the card sees what happened without a screen.
 
+Boot-test mode (`genpack.boottest=1` on the kernel command line, set by the image service's
+boot test on a copy of the image): the status command waits for the network only briefly, then
+for the serial console's login prompt, says so on the console (BOOT_TEST_MARKER) and powers
+the machine off, so the host reads the status file back without logging in. Without the
+argument nothing changes.
+
 Runs on the image's Python (3.11 on bookworm), standard library only. Every failure is
 caught and reported: the device must boot whatever the technician typed.
 """
@@ -21,6 +27,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -50,6 +57,19 @@ WIFI_STATE = STATE / "wifi.json"
 WIRED_METRIC, WIFI_METRIC = 100, 600
 INTERFACE_WAIT_SECONDS = 30
 SETTLE_SECONDS = 90
+BOOT_TEST_ARGUMENT = "genpack.boottest=1"
+# A Raspberry Pi under QEMU has no network device at all: the boot test waits no longer.
+BOOT_TEST_SETTLE_SECONDS = 20
+BOOT_TEST_GETTY_SECONDS = 60
+# The host's boot test (image_builder/boottest.py) waits for these lines on the serial console.
+BOOT_TEST_MARKER = "genpack-boottest: status written"
+BOOT_TEST_FAILURE = "genpack-boottest: status not written"
+# In the status file when apply did not leave its result (the boot test fails on it).
+AGENT_FAILED_NOTE = "the settings agent did not run or failed; see journalctl -u genpack-agent"
+KERNEL_COMMAND_LINE = Path("/proc/cmdline")
+CONSOLES = Path("/sys/class/tty/console/active")
+CONSOLE_DEVICE = Path("/dev/console")
+POWEROFF_COMMAND = ("systemctl", "poweroff", "--no-block")
 
 
 def load_image_info() -> dict:
@@ -534,13 +554,14 @@ def network_settled(values: dict) -> bool:
 
 
 def command_status(settle_seconds: float = SETTLE_SECONDS) -> int:
+    boot_test = boot_test_requested()
+    if boot_test:
+        settle_seconds = min(settle_seconds, BOOT_TEST_SETTLE_SECONDS)
     info = load_image_info()
     try:
         state = json.loads((STATE / "applied.json").read_text())
     except (OSError, ValueError):
-        state = {
-            "notes": ["the settings agent did not run or failed; see journalctl -u genpack-agent"]
-        }
+        state = {"notes": [AGENT_FAILED_NOTE]}
     notes = list(state.get("notes", []))
     values = state.get("values", {})
     # At once (a Pi with no cable and no Wi-Fi needs this file most), then once settled.
@@ -555,7 +576,86 @@ def command_status(settle_seconds: float = SETTLE_SECONDS) -> int:
         notes.append(f"network not settled after {settle_seconds:g} s")
     write_status(state, info, notes)
     print(f"genpack-agent: wrote {STATUS_PATH} (network {'settled' if settled else 'not settled'})")
+    if boot_test:
+        finish_boot_test(BOOT_TEST_MARKER)
     return 0
+
+
+# --------------------------------------------------------------------------------------------
+# Boot-test mode
+# --------------------------------------------------------------------------------------------
+
+
+def boot_test_requested() -> bool:
+    try:
+        return BOOT_TEST_ARGUMENT in KERNEL_COMMAND_LINE.read_text().split()
+    except OSError:
+        return False
+
+
+def console_gettys() -> list[str]:
+    """The serial gettys systemd's getty generator starts on the kernel's consoles."""
+    try:
+        names = CONSOLES.read_text().split()
+    except OSError:
+        return []
+    return [f"serial-getty@{name}.service" for name in names if not re.fullmatch(r"tty\d+", name)]
+
+
+def unit_main_pid(unit: str) -> int:
+    result = subprocess.run(
+        ["systemctl", "show", "--property=MainPID", "--value", unit],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    try:
+        return int(result.stdout.strip() or 0)
+    except ValueError:
+        return 0
+
+
+def waiting_for_a_login(pid: int) -> bool:
+    """agetty has printed its prompt and reads the user name. Under Type=idle systemd's child
+    waits as "(agetty)" before it runs agetty; once it runs, agetty blocks in the tty's read."""
+    proc = Path(f"/proc/{pid}")
+    try:
+        if proc.joinpath("comm").read_text().strip() != "agetty":
+            return False
+        wchan = proc.joinpath("wchan").read_text().strip()
+    except OSError:
+        return False
+    # Without kernel symbols wchan reads "0": then "agetty runs" is the best we can know.
+    return wchan in ("0", "") or any(
+        word in wchan for word in ("read", "wait_woken", "poll", "select")
+    )
+
+
+def wait_for_login_prompts(seconds: float) -> None:
+    """Until each serial console shows its login prompt (or `seconds` passed): the boot test
+    measures the time to that prompt, so the machine must not power off before it."""
+    deadline = time.monotonic() + seconds
+    for unit in console_gettys():
+        while time.monotonic() < deadline:
+            pid = unit_main_pid(unit)
+            if pid and waiting_for_a_login(pid):
+                break
+            time.sleep(0.2)
+
+
+def say_on_console(line: str) -> None:
+    print(line, flush=True)
+    try:
+        with CONSOLE_DEVICE.open("a", encoding="utf-8") as console:
+            console.write(f"\n{line}\n")
+    except OSError as error:
+        print(f"genpack-agent: cannot write to {CONSOLE_DEVICE}: {error}")
+
+
+def finish_boot_test(line: str) -> None:
+    wait_for_login_prompts(BOOT_TEST_GETTY_SECONDS)
+    say_on_console(line)
+    subprocess.run(list(POWEROFF_COMMAND), check=False)
 
 
 def main(argv: list[str]) -> int:
@@ -567,8 +667,10 @@ def main(argv: list[str]) -> int:
             return command_status()
         if command == "wifi":
             return command_wifi()
-    except Exception:
+    except Exception as error:
         traceback.print_exc()
+        if command == "status" and boot_test_requested():
+            finish_boot_test(f"{BOOT_TEST_FAILURE} ({type(error).__name__}: {error})")
         return 1
     print(f"usage: {argv[0]} apply|wifi|status", file=sys.stderr)
     return 2

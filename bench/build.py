@@ -164,7 +164,7 @@ def rootfs_phases(build_log: Path) -> list[tuple[str, float]]:
 
 
 def boot_time(disk: Path, workdir: Path, arch: str) -> float:
-    from tests.image_builder.qemu import Arm64UefiVM, QemuVM
+    from image_builder.qemu import Arm64UefiVM, QemuVM
 
     copy = workdir / "boot.img"
     subprocess.run(["cp", "--sparse=always", str(disk), str(copy)], check=True)

@@ -1,10 +1,12 @@
-"""python -m image_builder SPEC.json --out DIR  — one build from the command line."""
+"""python -m image_builder SPEC.json --out DIR  — one build from the command line.
+python -m image_builder boot-test DISK --machine q35  — boot-test a disk image (JSON result)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import signal
+import sys
 import tempfile
 from pathlib import Path
 
@@ -40,6 +42,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["boot-test"]:
+        return boot_test_main(argv[1:])
     args = parse_args(argv)
     if args.events:
         from .events import JsonEventReporter, exit_with_parent
@@ -109,3 +114,52 @@ def _fail(
         )
     else:
         print(f"\nBUILD FAILED ({step}): {message}")
+
+
+def boot_test_main(argv: list[str]) -> int:
+    """Exit 0 when the image passed, 1 when it failed, 3 on a host error (worth a retry)."""
+    from dataclasses import asdict
+
+    from .boottest import BootTestHostError, BootTestSettings, run_boot_test
+
+    parser = argparse.ArgumentParser(
+        prog="python -m image_builder boot-test",
+        description="Boot a copy of a disk image under QEMU until it wrote its status file.",
+    )
+    parser.add_argument("disk", type=Path, help="raw disk image (not changed)")
+    parser.add_argument("--machine", required=True, help="q35, virt or raspi3b")
+    parser.add_argument("--firmware", default="", help="UEFI code file (default per machine)")
+    parser.add_argument("--dtb", default="", help="raspi3b: device tree on the FAT partition")
+    parser.add_argument("--memory", type=int, default=1024, help="MiB")
+    parser.add_argument("--timeout", type=float, default=600, help="seconds, overall")
+    parser.add_argument("--system-ini", type=Path, help="system.ini to boot the copy with")
+    parser.add_argument("--console-log", type=Path, help="default: DISK.console.log")
+    parser.add_argument("--workdir", type=Path, help="for the copy (default: a temp dir)")
+    args = parser.parse_args(argv)
+    settings = BootTestSettings(
+        machine=args.machine,
+        firmware=args.firmware,
+        dtb=args.dtb,
+        memory_mib=args.memory,
+        timeout_seconds=args.timeout,
+    )
+    console_log = args.console_log or args.disk.with_name(args.disk.name + ".console.log")
+    ini = args.system_ini.read_text(encoding="utf-8-sig") if args.system_ini else None
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # kill → QEMU stopped too
+    with tempfile.TemporaryDirectory(prefix="genpack-boottest-", dir="/var/tmp") as temp:
+        try:
+            result = run_boot_test(
+                args.disk,
+                settings,
+                workdir=args.workdir or Path(temp),
+                console_log=console_log,
+                system_ini=ini,
+                log=lambda line: print(line, file=sys.stderr, flush=True),
+            )
+        except BootTestHostError as error:
+            print(json.dumps({"host_error": str(error)}))
+            return 3
+    data = asdict(result)
+    data["console_log"] = str(result.console_log)
+    print(json.dumps(data, indent=1))
+    return 0 if result.passed else 1

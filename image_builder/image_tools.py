@@ -67,6 +67,17 @@ def read_boot_file(image: Path, name: str) -> bytes | None:
         raise
 
 
+def delete_boot_file(image: Path, name: str) -> bool:
+    """Remove a file from the root of the boot partition; False if it was not there."""
+    try:
+        _mtools(["mdel", f"::{name}"], image)
+    except ImageError as error:
+        if "not found" in str(error).lower():
+            return False
+        raise
+    return True
+
+
 def write_system_ini(image: Path, text: str | bytes) -> None:
     """Replace system.ini in a raw image (in place: pass a copy, see module docstring).
 
@@ -95,6 +106,7 @@ __all__ = [
     "ImageError",
     "boot_partition_offset",
     "copy_image",
+    "delete_boot_file",
     "read_boot_file",
     "read_status",
     "write_boot_file",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -86,6 +87,12 @@ def status_device(device: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setattr(agent, "STATUS_PATH", device / "boot/system-status.txt")
     monkeypatch.setattr(agent, "IMAGE_JSON", device / "image.json")
     monkeypatch.setattr(agent.os, "sync", lambda: None)
+    # The device's kernel command line, consoles and power switch, never the test host's.
+    (device / "cmdline").write_text("BOOT_IMAGE=(loop)/boot/kernel root=systemimg:auto quiet\n")
+    monkeypatch.setattr(agent, "KERNEL_COMMAND_LINE", device / "cmdline")
+    monkeypatch.setattr(agent, "CONSOLES", device / "console-active")
+    monkeypatch.setattr(agent, "CONSOLE_DEVICE", device / "console")
+    monkeypatch.setattr(agent, "POWEROFF_COMMAND", ("touch", str(device / "powered-off")))
     return device
 
 
@@ -242,3 +249,58 @@ def test_wifi_configuration_is_root_only_and_names_the_regulatory_domain(device:
     assert notes == ["Wi-Fi regulatory domain: JP"]
     (notes,) = agent.apply_wifi(WIFI_VALUES)
     assert "regulatory domain not set" in notes and "world domain" in notes
+
+
+def boot_test_device(device: Path, consoles: str = "tty0") -> None:
+    (device / "cmdline").write_text(
+        "BOOT_IMAGE=(loop)/boot/kernel root=systemimg:auto genpack.boottest=1\n"
+    )
+    (device / "console-active").write_text(consoles + "\n")
+
+
+def test_without_the_boot_test_argument_status_neither_announces_nor_powers_off(
+    status_device: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(agent, "SYS_NET", fake_sys_net(status_device, {}))
+    assert agent.command_status(settle_seconds=2) == 0
+    assert (status_device / "boot/system-status.txt").exists()
+    assert not (status_device / "console").exists()
+    assert not (status_device / "powered-off").exists()
+
+
+def test_boot_test_mode_waits_for_the_network_briefly_then_announces_and_powers_off(
+    status_device: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    boot_test_device(status_device)
+    monkeypatch.setattr(agent, "BOOT_TEST_SETTLE_SECONDS", 1)
+    monkeypatch.setattr(agent, "SYS_NET", fake_sys_net(status_device, {"eth0": "wired"}))
+    monkeypatch.setattr(agent, "current_addresses", lambda: {})  # never gets an address
+    started = agent.time.monotonic()
+    assert agent.command_status() == 0  # the unit's default would wait 90 s
+    assert agent.time.monotonic() - started < 10
+    status = (status_device / "boot/system-status.txt").read_text(encoding="utf-8-sig")
+    assert "network not settled after 1 s" in status
+    assert (status_device / "console").read_text() == f"\n{agent.BOOT_TEST_MARKER}\n"
+    assert (status_device / "powered-off").exists()
+
+
+def test_boot_test_mode_says_so_on_the_console_when_the_status_cannot_be_written(
+    status_device: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    boot_test_device(status_device)
+    monkeypatch.setattr(agent, "SYS_NET", fake_sys_net(status_device, {}))
+    monkeypatch.setattr(agent, "STATUS_PATH", status_device / "no-such-dir/system-status.txt")
+    assert agent.main(["agent.py", "status"]) == 1
+    console = (status_device / "console").read_text()
+    assert console.startswith("\ngenpack-boottest: status not written (FileNotFoundError: ")
+    assert (status_device / "powered-off").exists()
+
+
+def test_the_gettys_waited_for_are_the_serial_consoles_of_the_kernel(
+    status_device: Path,
+) -> None:
+    boot_test_device(status_device, consoles="tty0 ttyS1")
+    assert agent.console_gettys() == ["serial-getty@ttyS1.service"]
+    boot_test_device(status_device, consoles="tty0")
+    assert agent.console_gettys() == []
+    assert agent.waiting_for_a_login(os.getpid()) is False  # pytest is no agetty

@@ -95,3 +95,19 @@ def with_test_access_point(spec: BuildSpec) -> BuildSpec:
         services=(*spec.services, "test-ap.service"),
         files=(*spec.files, *files),
     ).normalise()
+
+
+# What the broken init prints before it exits (and the kernel panics).
+BROKEN_INIT_MESSAGE = "genpack-test: this image's init system is broken on purpose"
+
+
+def broken_init_spec(spec: BuildSpec) -> BuildSpec:
+    """`spec` with an image that cannot boot: /sbin/init (/usr/sbin/init, systemd's link) is
+    replaced by a script that says so and exits, so the kernel panics ("Attempted to kill
+    init!") the moment the initramfs hands over. For boot tests that must fail."""
+    init = {
+        "path": "/usr/sbin/init",
+        "mode": "0755",
+        "content": f'#!/bin/sh\necho "{BROKEN_INIT_MESSAGE}"\nexit 1\n',
+    }
+    return dataclasses.replace(spec, files=(*spec.files, init)).normalise()

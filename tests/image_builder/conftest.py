@@ -77,26 +77,32 @@ class BoardBuilds:
         self.tmp_path_factory = tmp_path_factory
         self.results: dict[str, BuildResult] = {}
 
-    def get(self, board: str) -> BuildResult:
-        if board not in self.results:
-            self.results[board] = self.build(board)
-        return self.results[board]
+    def get(self, board: str, *, variant: str = "", spec: BuildSpec | None = None) -> BuildResult:
+        """The board's image; with `variant` and `spec`, that spec's image for the board
+        (kept as <board>-<variant>), e.g. boards.broken_init_spec(board_spec(board))."""
+        key = f"{board}-{variant}" if variant else board
+        if key not in self.results:
+            self.results[key] = self.build(board, key, spec)
+        return self.results[key]
 
-    def build(self, board: str) -> BuildResult:
+    def build(self, board: str, key: str, spec: BuildSpec | None = None) -> BuildResult:
         from .boards import board_spec, board_system_ini
 
         require_build_host(board)
+        spec = spec or board_spec(board)
         reuse = os.environ.get("GENPACK_TEST_BUILD_DIR")
-        outdir = Path(reuse) / board if reuse else self.tmp_path_factory.mktemp(board) / "out"
+        outdir = Path(reuse) / key if reuse else self.tmp_path_factory.mktemp(key) / "out"
         if reuse and (outdir / "manifest.json").exists():
-            return result_from_manifest(outdir)
+            kept = result_from_manifest(outdir)
+            if kept.spec_hash == spec.spec_hash():
+                return kept
         if outdir.exists():
             shutil.rmtree(outdir)
         return build(
-            board_spec(board),
-            workdir=self.tmp_path_factory.mktemp(f"{board}-work") / "work",
+            spec,
+            workdir=self.tmp_path_factory.mktemp(f"{key}-work") / "work",
             outdir=outdir,
-            options=EngineOptions(build_id=f"test-{board}"),
+            options=EngineOptions(build_id=f"test-{key}"),
             reporter=RecordingReporter(),
             system_ini=board_system_ini(board),
         )
