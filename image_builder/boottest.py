@@ -61,6 +61,7 @@ POWER_DOWN_RE = re.compile(POWER_DOWN_PATTERN)
 POLL_SECONDS = 1.0  # should_continue() is asked about this often, the deadline at least so
 POWER_OFF_GRACE_SECONDS = 15  # after the kernel's "Power down", for QEMU to exit by itself
 CONTEXT_LINES = 200  # console lines kept to explain a dead end
+DEAD_END_LINGER_SECONDS = 3.0  # for the rest of a dead end's line (a panic's reason)
 
 
 @dataclass(frozen=True)
@@ -322,6 +323,7 @@ def _watch(
     watch = Watch()
     seen = 0
     asked = 0.0
+    printing_dead_end_since = 0.0
     while True:
         now = time.monotonic()
         if now - asked >= POLL_SECONDS:  # once a second: it may ask a database
@@ -337,10 +339,19 @@ def _watch(
         if watch.marker_at is None and BOOT_TEST_MARKER in text:
             watch.marker_at = now - vm.started_at
             log(f"the device wrote its status file after {watch.marker_at:.0f} s")
-        why = dead_end(text, console.before)
+        # A dead end on a complete line ends the test at once; one still being printed (a
+        # panic's reason follows its first words) gets DEAD_END_LINGER_SECONDS to finish, so
+        # the reason and the log say what the console said.
+        complete, _, partial = text.rpartition("\n")
+        why = dead_end(complete, console.before) if complete else None
         if why:
             watch.failure = why
             return watch
+        if dead_end(partial, console.lines):
+            printing_dead_end_since = printing_dead_end_since or now
+            if now - printing_dead_end_since >= DEAD_END_LINGER_SECONDS or vm.exited:
+                watch.failure = dead_end(partial, console.lines)
+                return watch
         if watch.powered_down_at is None and POWER_DOWN_RE.search(text):
             watch.powered_down_at = now
         exited = vm.exited

@@ -9,9 +9,11 @@ import os
 import pytest
 
 from builds import paths
-from builds.models import Artifact, BootTestState, Build
+from builds.models import Artifact, BootTestState, Build, ReleaseEvent
 from tests.builds.conftest import make_blueprint
+from tests.factories import RevisionFactory
 from tests.harness import wait_until
+from tests.image_builder.boards import BROKEN_INIT_MESSAGE, broken_init_file
 from tests.image_builder.conftest import require_build_host
 
 pytestmark = pytest.mark.slow
@@ -88,3 +90,62 @@ def test_real_build_from_the_web_to_a_resumed_download(workers, product_manager,
     page = product_manager.get(f"/builds/{build.pk}/").content.decode()
     assert 'data-testid="boot-test-state">Boot test passed</span>' in page
     assert f"boot-test-{build.pk}" in page
+
+
+def test_an_image_that_cannot_boot_fails_its_boot_test_and_is_released_only_by_override(
+    workers, product_manager, admin_client_role, technician, kvm
+) -> None:
+    """The issue's failing half: a blueprint that breaks its own init system builds fine,
+    then fails its boot test with the init's failure on the console log; a product manager's
+    release is refused; an admin's override with a written reason releases it, and the
+    reason is shown on the build page and to the technician."""
+    require_build_host()
+    workers(
+        "real",
+        GENPACK_ENGINE_MODULE="image_builder",
+        GENPACK_BOOT_TEST_MODULE="image_builder.boottest",
+        GENPACK_APT_CACHE_DIR=os.environ.get("GENPACK_APT_CACHE", "/var/cache/genpack/apt"),
+    )
+    blueprint = make_blueprint("brokeninit")
+    RevisionFactory(blueprint=blueprint, changes={"files": [broken_init_file()]})
+    response = product_manager.post(f"/builds/start/{blueprint.name}/", {"profile": kvm.slug})
+    assert response.status_code == 302
+    build = Build.objects.get(revision__blueprint=blueprint)
+
+    def boot_tested() -> bool:
+        build.refresh_from_db()
+        return build.is_finished and build.boot_test_state not in ("pending", "running")
+
+    limit = 1500 + kvm.boot_test_timeout_seconds
+    assert wait_until(boot_tested, timeout=limit, interval=5), (build.state, build.boot_test_state)
+    assert build.state == Build.State.SUCCEEDED, build.error
+    assert build.boot_test_state == BootTestState.FAILED, build.boot_test_error
+    console = build.artifacts.get(kind=Artifact.Kind.CONSOLE_LOG)
+    console_text = (paths.artifacts_root() / console.path).read_text()
+    # The init's own failure is on the console log, not merely "failed".
+    assert BROKEN_INIT_MESSAGE in console_text
+    assert "Attempted to kill init" in console_text
+    assert build.boot_test_error.startswith("kernel panic: Attempted to kill init!"), (
+        build.boot_test_error
+    )
+    took = (build.boot_test_finished_at - build.boot_test_started_at).total_seconds()
+    assert took < kvm.boot_test_timeout_seconds / 2, "a kernel panic must end the test at once"
+    page = product_manager.get(f"/builds/{build.pk}/").content.decode()
+    assert "Boot test failed" in page or "boot test failed" in page.lower()
+    assert f"/builds/{build.pk}/download/console-log/" in page
+
+    refused = product_manager.post(f"/builds/{build.pk}/release/", {"reason": "looks fine"})
+    assert refused.status_code == 302
+    build.refresh_from_db()
+    assert not build.released
+    assert not ReleaseEvent.objects.filter(build=build).exists()
+
+    reason = "Field trial: <the customer's rig> boots it from its own init"
+    admin_client_role.post(f"/builds/{build.pk}/release/", {"reason": reason})
+    build.refresh_from_db()
+    assert build.released
+    event = ReleaseEvent.objects.get(build=build)
+    assert event.override and event.reason == reason
+    escaped = "Field trial: &lt;the customer&#x27;s rig&gt; boots it from its own init"
+    assert escaped in admin_client_role.get(f"/builds/{build.pk}/").content.decode()
+    assert escaped in technician.get(f"/builds/{build.pk}/").content.decode()

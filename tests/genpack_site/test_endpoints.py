@@ -337,6 +337,26 @@ CASES = [
         data=lambda w: {"reason": "crafted"},
     ),
     Case(
+        "builds:boot_test",
+        _build("boot-test/"),  # the section itself answers htmx; opened alone: the build page
+        get=roles(technician=302, product_manager=302, admin=302),
+        post=BUILD_READ_ONLY_POST,
+        # The released build's boot test has finished: the section stops polling (286).
+        htmx_get=roles(technician=286, product_manager=286, admin=286),
+    ),
+    Case(
+        "builds:boot_test_cancel",
+        _build("boot-test/cancel/", which="unreleased"),
+        get=roles(product_manager=405, admin=405),
+        post=roles(product_manager=302, admin=302),
+    ),
+    Case(
+        "builds:compare",
+        lambda w: f"/builds/compare/?b={w.released.pk}",
+        get=BUILD_READ,
+        post=BUILD_READ_ONLY_POST,
+    ),
+    Case(
         "builds:releases",
         lambda w: "/builds/releases/",
         get=BUILD_READ,

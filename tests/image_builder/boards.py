@@ -105,9 +105,13 @@ def broken_init_spec(spec: BuildSpec) -> BuildSpec:
     """`spec` with an image that cannot boot: /sbin/init (/usr/sbin/init, systemd's link) is
     replaced by a script that says so and exits, so the kernel panics ("Attempted to kill
     init!") the moment the initramfs hands over. For boot tests that must fail."""
-    init = {
+    return dataclasses.replace(spec, files=(*spec.files, broken_init_file())).normalise()
+
+
+def broken_init_file() -> dict[str, str]:
+    """The blueprint file entry that breaks the init system (as the files form stores it)."""
+    return {
         "path": "/usr/sbin/init",
         "mode": "0755",
         "content": f'#!/bin/sh\necho "{BROKEN_INIT_MESSAGE}"\nexit 1\n',
     }
-    return dataclasses.replace(spec, files=(*spec.files, init)).normalise()
