@@ -113,5 +113,6 @@ def broken_init_file() -> dict[str, str]:
     return {
         "path": "/usr/sbin/init",
         "mode": "0755",
-        "content": f'#!/bin/sh\necho "{BROKEN_INIT_MESSAGE}"\nexit 1\n',
+        # The pause lets the console's tty drain before the kernel panics and stops.
+        "content": f'#!/bin/sh\necho "{BROKEN_INIT_MESSAGE}"\nsleep 3\nexit 1\n',
     }
