@@ -48,13 +48,15 @@ def test_make_run_serves_login_and_its_worker_runs_a_task(tmp_path: Path) -> Non
         url = f"http://127.0.0.1:{port}/accounts/login/"
         assert wait_until(lambda: _login_page(url) is not None, timeout=240), "web never came up"
         assert 'name="password"' in _login_page(url)
+        # The worker's first task is make run's package-index load from the real mirror (the
+        # suite and its -updates and -security pockets, about a minute): the check waits its turn.
         check = subprocess.run(
-            [sys.executable, "manage.py", "check_worker", "--timeout", "90"],
+            [sys.executable, "manage.py", "check_worker", "--timeout", "300"],
             cwd=ROOT,
             env=env,
             capture_output=True,
             text=True,
-            timeout=120,
+            timeout=330,
         )
         assert check.returncode == 0, check.stdout + check.stderr
         assert "A worker ran task" in check.stdout
