@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST, require_safe
 
 from blueprints.models import Blueprint
 from builds import paths
+from builds.boot_test_presenting import boot_test
 from builds.boot_tests import boot_test_cancel
 from builds.changes import (
     ChangesRefusedError,
@@ -40,7 +41,6 @@ from builds.personalise import (
     personal_copy_name,
 )
 from builds.presenting import (
-    boot_test,
     build_failure,
     build_progress,
     build_rows,
