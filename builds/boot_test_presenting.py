@@ -16,8 +16,8 @@ from builds.boot_tests import (
     masked_rejections,
     masked_settings,
 )
+from builds.durations import duration_text
 from builds.models import Artifact, BootTestState, Build
-from builds.presenting import duration_text
 from image_builder.secrets import mask_secrets
 
 BOOT_TEST_LABELS = {

@@ -20,6 +20,8 @@ from django.utils import timezone
 
 from blueprints.editor import SECTIONS
 from blueprints.models import BlueprintRevision
+from builds.boot_test_presenting import boot_test_badge
+from builds.durations import duration_text
 from builds.models import Build, ReleaseEvent
 from builds.progress import builds_ahead, typical_seconds
 from builds.services import SiteFailure
@@ -52,20 +54,6 @@ def phase_label(step: str) -> str:
     if step.startswith("setup command"):
         return "Running setup commands"
     return step[:1].upper() + step[1:] if step else PHASES["starting"]
-
-
-def duration_text(seconds: float) -> str:
-    """42 s, 3 min 20 s, 12 min, 1 h 5 min."""
-    seconds = max(0, round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, rest = divmod(seconds, 60)
-    if minutes < 10:
-        return f"{minutes} min {rest} s" if rest else f"{minutes} min"
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
 
 
 def _about(seconds: float) -> str:
@@ -392,9 +380,6 @@ def build_rows(
     overrides: Mapping[int, ReleaseEvent] | None = None,
 ) -> list[BuildRow]:
     """One row per build; `overrides` (releases.current_overrides) by build id."""
-    # Here, not at the top: boot_test_presenting uses this module's duration_text.
-    from builds.boot_test_presenting import boot_test_badge
-
     now = now or timezone.now()
     overrides = overrides or {}
     builds = list(builds)
