@@ -104,6 +104,7 @@ def buildspec_for(
         kernel_args=profile.kernel_args,
         serial_console=profile.serial_console,
         capabilities=tuple(profile.capabilities),
+        kernel_modules=tuple(profile.kernel_modules),
         output_formats=tuple(profile.output_formats),
         packages=tuple(lists["packages"]),
         buildtime_packages=tuple(lists["buildtime_packages"]),

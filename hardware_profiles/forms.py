@@ -7,7 +7,9 @@ from typing import Any
 from django import forms
 
 from hardware_profiles.models import HardwareProfile
+from image_builder import BuildSpec
 from image_builder.boot import combination_problem
+from image_builder.errors import SpecError
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,12 @@ class HardwareProfileForm(forms.ModelForm):
     extra_packages = WordListField(
         required=False, help_text="Packages every image for this board needs."
     )
+    kernel_modules = WordListField(
+        required=False,
+        label="Kernel modules",
+        help_text=HardwareProfile._meta.get_field("kernel_modules").help_text,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
     capabilities = forms.MultipleChoiceField(
         choices=HardwareProfile.Capability.choices,
         widget=forms.CheckboxSelectMultiple,
@@ -70,6 +78,7 @@ class HardwareProfileForm(forms.ModelForm):
             "firmware_packages",
             "wifi_packages",
             "extra_packages",
+            "kernel_modules",
             "kernel_args",
             "serial_console",
             "capabilities",
@@ -101,6 +110,15 @@ class HardwareProfileForm(forms.ModelForm):
         if "main" not in components:
             raise forms.ValidationError("Debian's main component is always needed.")
         return components
+
+    def clean_kernel_modules(self) -> list[str]:
+        """The builder's own check (a selector's form, known classes), at the form."""
+        selectors = self.cleaned_data["kernel_modules"]
+        try:
+            BuildSpec(name="check", kernel_modules=tuple(selectors)).normalise()
+        except SpecError as error:
+            raise forms.ValidationError(str(error).removeprefix("kernel_modules: ")) from error
+        return selectors
 
     def clean(self) -> dict[str, object]:
         """The builder decides which architecture, boot scheme and partition table go

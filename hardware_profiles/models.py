@@ -55,6 +55,15 @@ class HardwareProfile(models.Model):
     extra_packages = models.JSONField(
         default=list, blank=True, help_text="Packages every image for this board needs."
     )
+    kernel_modules = models.JSONField(
+        default=list,
+        blank=True,
+        help_text=(
+            "The kernel modules this board needs: names (virtio_blk), directories of the "
+            "kernel's module tree (drivers/net/usb/), classes (@ethernet, @usb, @devicetree) "
+            "and !exclusions; their dependencies come with them. Empty keeps every module."
+        ),
+    )
     kernel_args = models.CharField(max_length=500, blank=True)
     serial_console = models.CharField(
         max_length=40, blank=True, help_text='Kernel console, e.g. "ttyS0,115200"; empty for none.'

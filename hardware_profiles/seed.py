@@ -23,6 +23,21 @@ RPI_WIFI = ["firmware-brcm80211"]
 # needs anyway, so it stays in firmware_packages.
 PC_WIFI = ["firmware-iwlwifi", "firmware-atheros", "firmware-misc-nonfree"]
 RPI_SLUG = "rpi-arm64"
+# What each board's kernel drives (image_builder/kmods.py: classes, paths, names); the
+# builder adds the image's own file systems, the network stack and the boot drivers.
+PC_MODULES = [
+    "@pc-platform", "@storage", "@ethernet", "@usb", "@input", "@graphics", "@wifi",
+    "@virtio", "@serial",
+]  # fmt: skip
+KVM_MODULES = ["@virtio"]
+ARM64_MODULES = [
+    "@arm64-soc", "@virtio", "@storage", "@ethernet", "@usb", "@input", "@graphics", "@serial",
+]  # fmt: skip
+# The device trees name the SoC's own devices; the Pi 3's Ethernet sits on USB.
+RPI_MODULES = [
+    "@devicetree", "@usb", "@storage", "@wifi", "@bluetooth", "@serial", "@gpio",
+    "smsc95xx", "lan78xx",
+]  # fmt: skip
 RPI_BOOT_TEST_DTB = "bcm2837-rpi-3-b.dtb"
 
 SEED_PROFILES: list[dict[str, Any]] = [
@@ -38,6 +53,7 @@ SEED_PROFILES: list[dict[str, Any]] = [
         "firmware_packages": ["firmware-realtek", "intel-microcode", "amd64-microcode"],
         "wifi_packages": PC_WIFI,
         "extra_packages": [],
+        "kernel_modules": PC_MODULES,
         "kernel_args": "",
         "serial_console": "ttyS0,115200",
         "capabilities": ["ethernet", "wifi", "display", "usb", "serial"],
@@ -56,6 +72,7 @@ SEED_PROFILES: list[dict[str, Any]] = [
         "kernel_package": "linux-image-cloud-amd64",
         "firmware_packages": [],
         "extra_packages": ["qemu-guest-agent"],
+        "kernel_modules": KVM_MODULES,
         "kernel_args": "",
         "serial_console": "ttyS0,115200",
         "capabilities": ["ethernet", "serial"],
@@ -74,6 +91,7 @@ SEED_PROFILES: list[dict[str, Any]] = [
         "kernel_package": "linux-image-arm64",
         "firmware_packages": [],
         "extra_packages": [],
+        "kernel_modules": ARM64_MODULES,
         "kernel_args": "",
         "serial_console": "ttyAMA0,115200",
         "capabilities": ["ethernet", "serial", "display", "usb"],
@@ -98,6 +116,7 @@ SEED_PROFILES: list[dict[str, Any]] = [
         "firmware_packages": RPI_FIRMWARE,
         "wifi_packages": RPI_WIFI,
         "extra_packages": [],
+        "kernel_modules": RPI_MODULES,
         "kernel_args": "",
         # The mini UART: with Bluetooth on the PL011, the header's serial pins are ttyS1.
         "serial_console": "ttyS1,115200",

@@ -11,6 +11,7 @@ import secrets
 import shutil
 from pathlib import Path
 
+from . import kmods
 from .chroot import Chroot
 from .customize import install_host_file
 from .errors import BuildError
@@ -58,6 +59,7 @@ def kernel_version(root: Path) -> str:
 
 
 def prune_kernel_modules(spec: BuildSpec, root: Path, chroot: Chroot, version: str) -> None:
+    """A profile without a module list: drop only the trees of hardware it says it lacks."""
     modules = root / "usr/lib/modules" / version
     pruned = []
     for capability, trees in PRUNABLE_MODULES.items():
@@ -72,6 +74,47 @@ def prune_kernel_modules(spec: BuildSpec, root: Path, chroot: Chroot, version: s
             f"profile lacks them: removed kernel modules {', '.join(pruned)}"
         )
         chroot.run("depmod", "-a", version, step=STEP)
+
+
+def cut_kernel_modules(
+    spec: BuildSpec,
+    root: Path,
+    chroot: Chroot,
+    version: str,
+    *,
+    boot_modules: tuple[str, ...] = (),
+    device_trees: list[Path] | None = None,
+) -> list[str]:
+    """Keep the modules the profile's selectors name (kmods.py) and the boot scheme's
+    initramfs drivers, with their dependencies; returns the names kept (all of them when
+    the profile lists none)."""
+    directory = root / "usr/lib/modules" / version
+    if not spec.kernel_modules:
+        prune_kernel_modules(spec, root, chroot, version)
+        return sorted({kmods.module_name(path.name) for path in directory.rglob("*.ko*")})
+    tree = kmods.ModuleTree.read(directory)
+    compatibles: set[str] = set()
+    for dtb in device_trees or ():
+        try:
+            compatibles |= kmods.dtb_compatibles(dtb.read_bytes())
+        except (OSError, ValueError) as error:
+            raise BuildError(STEP, f"cannot read the device tree {dtb.name}: {error}") from error
+    keep, unknown = kmods.select(tree, spec.kernel_modules, compatibles)
+    # The boot scheme's drivers name every board it boots; a kernel may lack some.
+    keep = kmods.close(tree, keep | {name for m in boot_modules for name in tree.by_alias(m)})
+    if unknown:
+        raise BuildError(
+            STEP,
+            f"kernel module(s) {', '.join(unknown)} of profile {spec.profile} are not in "
+            f"{spec.kernel_package} {version} (neither modules nor built in)",
+        )
+    removed = kmods.prune(tree, keep)
+    chroot.run("depmod", "-a", version, step=STEP)
+    chroot.runner.reporter.log(
+        f"kernel modules: kept {len(keep)} of {len(tree.paths)} for the profile's hardware "
+        f"({removed} removed)"
+    )
+    return sorted(keep)
 
 
 def make_initramfs(
@@ -95,7 +138,6 @@ def make_initramfs(
             root, "/etc/initramfs-tools/modules", f"{MODULES_HEADER}{listed}".encode()
         )
     version = kernel_version(root)
-    prune_kernel_modules(spec, root, chroot, version)
     # Undo the diversion set while installing: from here on update-initramfs is the real one.
     chroot.shell(
         "rm -f /usr/sbin/update-initramfs && "

@@ -84,6 +84,7 @@ def manifest_data(
     packages: dict[str, dict[str, str]],
     artifacts: list[Artifact],
     timings: dict[str, float],
+    kernel_modules: list[str] | None = None,
 ) -> dict:
     """manifest.json: what was built from what. Technicians download it, so the spec is the
     scrubbed one (no password hashes, file contents, setup commands or secret defaults), and
@@ -98,6 +99,8 @@ def manifest_data(
         "sources": manifest_sources(sources) if isinstance(sources, list) else sources,
         "packages": {name: p["version"] for name, p in sorted(packages.items())},
         "installed_size_kib": {name: p["installed_kib"] for name, p in sorted(packages.items())},
+        # The kernel modules the image carries (image_builder/kmods.py chose them).
+        "kernel_modules": sorted(kernel_modules or ()),
         "artifacts": [
             {"kind": a.kind, "name": a.path.name, "size": a.size, "sha256": a.sha256}
             for a in artifacts
@@ -167,6 +170,7 @@ class _Build:
         self.disk = self.stage / f"{spec.name}-{spec.profile}.img"
         self.system_img = self.stage / "system.img"
         self.packages: dict[str, dict[str, str]] = {}
+        self.kernel_modules: list[str] = []  # what the module cut kept (bootchain)
         self.produced: list[tuple[str, Path]] = []
         self.scheme = boot.scheme_for(spec)
         self.fetched = workdir / "fetched"  # .debs the boot scheme takes files from
@@ -205,9 +209,17 @@ class _Build:
 
     def boot(self) -> None:
         spec = self.spec
-        version = bootchain.make_initramfs(
-            spec, self.root, self.chroot, modules=self.scheme.initramfs_modules(spec)
+        version = bootchain.kernel_version(self.root)
+        boot_modules = self.scheme.initramfs_modules(spec)
+        self.kernel_modules = bootchain.cut_kernel_modules(
+            spec,
+            self.root,
+            self.chroot,
+            version,
+            boot_modules=boot_modules,
+            device_trees=self.scheme.device_trees(self.root, version),
         )
+        bootchain.make_initramfs(spec, self.root, self.chroot, modules=boot_modules)
         bootchain.place_kernel(self.root, version)
         self.tee.log(
             f"kernel {version}: /boot/kernel, /boot/initramfs "
@@ -302,6 +314,7 @@ class _Build:
             packages=self.packages,
             artifacts=artifacts,
             timings=self.timings,
+            kernel_modules=self.kernel_modules,
         )
         manifest_path = assemble.write_manifest(stage / "manifest.json", manifest)
         self.tee.log(f"build finished: {sum(self.timings.values()):.0f} s in steps")

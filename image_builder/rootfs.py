@@ -62,6 +62,12 @@ DPKG_EXCLUDES = (
     "path-exclude=/usr/share/zsh/*",
 )
 
+# Merged /usr the way debootstrap makes it (directory links first, then usr-is-merged),
+# with mmdebstrap's own hooks. Without them apt satisfies init-system-helpers' "usrmerge |
+# usr-is-merged" with usrmerge, which converts the tree with perl: perl and three perl
+# libraries (~50 MB) stayed in every image after usrmerge was purged.
+MERGED_USR_HOOKS = "/usr/share/mmdebstrap/hooks/merged-usr"
+
 MISSING_PACKAGE_RES = (
     re.compile(r"E: Unable to locate package (\S+)"),
     re.compile(r"E: Package '([^']+)' has no installation candidate"),
@@ -166,6 +172,7 @@ def build_rootfs(
         "--skip=essential/unlink",
         "--skip=cleanup/apt/cache",
     ]  # fmt: skip
+    argv.append(f"--hook-dir={MERGED_USR_HOOKS}")
     if options.apt_cache_dir is not None:
         options.apt_cache_dir.mkdir(parents=True, exist_ok=True)
         argv.append(f"--setup-hook={cache_link_in_hook(options.apt_cache_dir)}")

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import kmods
 from .boot import combination_problem
 from .errors import SpecError
 
@@ -26,7 +27,7 @@ SETTING_TYPES = ("string", "int", "bool", "choice")  # as system_ini.AppSetting
 # Part of every cache key: bump whenever image contents or metadata change, so specs built
 # before the change are built again instead of reusing old artifacts (2: manifests without
 # secrets; 3: boot schemes, MBR for the Pi, the status file without a network interface).
-BUILDER_VERSION = "6"
+BUILDER_VERSION = "7"
 
 # Debian policy 5.6.1: lower case, digits, + - . ; at least two characters, starts alphanumeric.
 PACKAGE_RE = re.compile(r"^[a-z0-9][a-z0-9+.\-]+$")
@@ -39,6 +40,8 @@ ACCOUNT_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 # A file's owner or group: an account of the image (packages' own, e.g. Debian-exim) or an id.
 FILE_OWNER_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}$")
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+# kernel_modules selectors: a module name or glob, a relative path glob, or an @class.
+KMOD_SELECTOR_RE = re.compile(r"^[!@]?[A-Za-z0-9_*?\[][A-Za-z0-9_.*?/\[\]-]{0,199}$")
 # crypt(3) hashes only ($id$...); "!" / "*" / "" mean locked or no password.
 CRYPT_RE = re.compile(r"^(\$[0-9a-z]+\$[^\s:]+|[!*]?)$")
 FORBIDDEN_FILE_ROOTS = ("/proc", "/sys", "/dev", "/run")
@@ -120,6 +123,8 @@ class BuildSpec:
     kernel_args: str = ""
     serial_console: str = ""
     capabilities: tuple[str, ...] = ()
+    # Which kernel modules the board needs (image_builder/kmods.py); empty keeps them all.
+    kernel_modules: tuple[str, ...] = ()
     output_formats: tuple[str, ...] = ("raw",)
     packages: tuple[str, ...] = ()
     buildtime_packages: tuple[str, ...] = ()
@@ -205,6 +210,14 @@ class BuildSpec:
         if not PACKAGE_RE.match(self.kernel_package or ""):
             raise SpecError(f"kernel_package {self.kernel_package!r} is not a package name")
 
+        kernel_modules = _sorted_unique(self.kernel_modules, "kernel_modules")
+        for selector in kernel_modules:
+            if not KMOD_SELECTOR_RE.match(selector) or ".." in selector:
+                raise SpecError(
+                    f"kernel_modules: {selector!r} is not a module name, a path under the "
+                    "kernel's module tree or an @class"
+                )
+        kmods.expand(kernel_modules)  # an unknown @class is a SpecError
         output_formats = _sorted_unique(self.output_formats, "output_formats")
         for output_format in output_formats:
             _check_choice("output_formats", output_format, OUTPUT_FORMATS)
@@ -230,6 +243,7 @@ class BuildSpec:
             self,
             components=_sorted_unique(self.components, "components") or ("main",),
             capabilities=_sorted_unique(self.capabilities, "capabilities"),
+            kernel_modules=kernel_modules,
             output_formats=output_formats or ("raw",),
             services=services,
             # Order matters for commands: kept as given.

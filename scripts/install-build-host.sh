@@ -33,6 +33,7 @@ bmap-tools
 uidmap
 arch-test
 debian-archive-keyring
+device-tree-compiler
 ca-certificates
 "
 

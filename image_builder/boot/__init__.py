@@ -92,6 +92,11 @@ class BootScheme(Protocol):
         """Drivers the initramfs needs to reach the boot medium on these boards."""
         ...
 
+    def device_trees(self, root: Path, kernel_version: str) -> list[Path]:
+        """The device trees the boards boot with (kernel_modules' @devicetree); none on
+        firmware that describes the hardware itself (UEFI, ACPI)."""
+        ...
+
     def kernel_command_line(self, spec: BuildSpec, volume_id: str) -> str:
         """The full kernel command line the firmware or boot loader passes."""
         ...

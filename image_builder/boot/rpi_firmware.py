@@ -87,6 +87,10 @@ class RaspberryPiFirmware:
     def initramfs_modules(self, spec: BuildSpec) -> tuple[str, ...]:
         return INITRAMFS_MODULES
 
+    def device_trees(self, root: Path, kernel_version: str) -> list[Path]:
+        dtb_dir = root / "usr/lib" / f"linux-image-{kernel_version}" / "broadcom"
+        return [dtb_dir / name for name in BOARDS.values()]
+
     def kernel_command_line(self, spec: BuildSpec, volume_id: str) -> str:
         args = [bootchain.kernel_command_line(spec)]
         args += [f"root=systemimg:{bootchain.fat_uuid(volume_id)}", "boot=genpack", "rootwait"]
@@ -106,9 +110,8 @@ class RaspberryPiFirmware:
         files: dict[str, Path] = {}
         for name in FIRMWARE_FILES:
             files[name] = copy(root / FIRMWARE_DIR / name, out / name)
-        dtb_dir = root / "usr/lib" / f"linux-image-{context.kernel_version}" / "broadcom"
-        for name in BOARDS.values():
-            files[name] = copy(dtb_dir / name, out / name)
+        for dtb in self.device_trees(root, context.kernel_version):
+            files[dtb.name] = copy(dtb, out / dtb.name)
         files[KERNEL_FILE] = copy(root / "boot/kernel", out / KERNEL_FILE)
         files[INITRAMFS_FILE] = copy(root / "boot/initramfs", out / INITRAMFS_FILE)
         config = out / "config.txt"

@@ -46,6 +46,9 @@ class UefiGrub:
         platform, package, _ = PLATFORMS[spec.arch]
         return () if host_modules(platform).is_dir() else (package,)
 
+    def device_trees(self, root: Path, kernel_version: str) -> list[Path]:
+        return []
+
     def initramfs_modules(self, spec: BuildSpec) -> tuple[str, ...]:
         return ()  # the hook's PC / VM list covers UEFI machines of both architectures
 

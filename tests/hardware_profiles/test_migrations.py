@@ -272,3 +272,36 @@ def test_backwards_and_forwards_again_ends_where_the_first_run_did() -> None:
     _migrate(_leaves())
 
     assert _firmware() == first
+
+
+# Migration 0007: the seeded profiles get the module lists the seed now has.
+BEFORE_MODULES = ("hardware_profiles", "0006_raspi3b_boot_test_dtb")
+
+
+def _installation_before_modules(**pc_changes: object) -> None:
+    _migrate([BEFORE_MODULES])
+    nodes = [node for node in _leaves() if node[0] != "hardware_profiles"] + [BEFORE_MODULES]
+    apps = MigrationExecutor(connection).loader.project_state(nodes).apps
+    Profile = apps.get_model("hardware_profiles", "HardwareProfile")
+    Profile.objects.create(slug="pc-x86_64", **{**PC_FIELDS, **pc_changes})
+    Profile.objects.create(slug=RPI_SLUG, name="Raspberry Pi", **PI_FIELDS)
+    Profile.objects.create(slug="my-board", name="Mine", **PI_FIELDS)
+
+
+def test_the_seeded_profiles_get_the_seeds_module_lists() -> None:
+    _installation_before_modules()
+
+    _migrate(_leaves())
+
+    seed = {p["slug"]: p["kernel_modules"] for p in SEED_PROFILES}
+    modules = dict(HardwareProfile.objects.values_list("slug", "kernel_modules"))
+    assert modules == {"pc-x86_64": seed["pc-x86_64"], RPI_SLUG: seed[RPI_SLUG], "my-board": []}
+    assert "@devicetree" in modules[RPI_SLUG]
+
+
+def test_a_seeded_profile_with_another_kernel_keeps_every_module() -> None:
+    _installation_before_modules(kernel_package="linux-image-rt-amd64")
+
+    _migrate(_leaves())
+
+    assert HardwareProfile.objects.get(slug="pc-x86_64").kernel_modules == []

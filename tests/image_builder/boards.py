@@ -91,6 +91,8 @@ def with_test_access_point(spec: BuildSpec) -> BuildSpec:
     )  # fmt: skip
     return dataclasses.replace(
         spec,
+        # The simulated radios are a test's hardware, not a PC's: only test images have them.
+        kernel_modules=(*spec.kernel_modules, "mac80211_hwsim"),
         packages=(*spec.packages, *TEST_AP_PACKAGES),
         services=(*spec.services, "test-ap.service"),
         files=(*spec.files, *files),
