@@ -7,7 +7,7 @@ from typing import Any
 from django import forms
 
 from hardware_profiles.models import HardwareProfile
-from image_builder import BuildSpec
+from image_builder import BuildSpec, kmods
 from image_builder.boot import combination_problem
 from image_builder.errors import SpecError
 
@@ -100,6 +100,8 @@ class HardwareProfileForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.packages_check = packages_check
         self.packages_not_loaded: list[str] = []
+        classes = ", ".join(f"@{name}" for name in (*kmods.CLASSES, "devicetree"))
+        self.fields["kernel_modules"].help_text += f" Classes: {classes}."
         if self.instance.pk:
             # File names, download links and builds use the slug: it stays what it was.
             self.fields["slug"].disabled = True

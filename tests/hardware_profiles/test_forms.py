@@ -26,7 +26,9 @@ def _post_data(**changes: Any) -> dict[str, Any]:
         field: getattr(base, field) for field in HardwareProfileForm._meta.fields
     }
     data.update(slug="new-board", name="New board")
-    for field in ("components", "firmware_packages", "wifi_packages", "extra_packages"):
+    for field in (
+        "components", "firmware_packages", "wifi_packages", "extra_packages", "kernel_modules",
+    ):  # fmt: skip
         data[field] = " ".join(data[field])
     data["enabled"] = "on"
     data.update(changes)
@@ -123,3 +125,38 @@ def test_the_profile_pages_show_the_radios_firmware(admin_client_role: Client) -
     HardwareProfile.objects.filter(slug="pc-x86_64").update(capabilities=["ethernet"])
     wired = admin_client_role.get(reverse("hardware_profiles:detail", args=["pc-x86_64"]))
     assert "listed but not installed" in wired.content.decode()
+
+
+def test_an_admin_adds_kernel_modules_and_classes_to_a_profile(admin_client_role: Client) -> None:
+    data = _post_data(kernel_modules="@arm64-soc @virtio,\r\nsmsc95xx !drivers/usb/gadget/")
+
+    response = admin_client_role.post(reverse("hardware_profiles:create"), data)
+
+    assert response.status_code == 302
+    assert HardwareProfile.objects.get(slug="new-board").kernel_modules == [
+        "@arm64-soc", "@virtio", "smsc95xx", "!drivers/usb/gadget/",
+    ]  # fmt: skip
+    page = admin_client_role.get(reverse("hardware_profiles:detail", args=["new-board"]))
+    assert "<code>!drivers/usb/gadget/</code>" in page.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("typed", "words"),
+    [
+        ("@wifii", "unknown kernel module class @wifii"),
+        ("../../etc/passwd", "is not a module name"),
+        ("<script>alert(1)</script>", "is not a module name"),
+    ],
+)
+def test_a_kernel_module_list_the_builder_refuses_is_refused_here(
+    admin_client_role: Client, typed: str, words: str
+) -> None:
+    response = admin_client_role.post(
+        reverse("hardware_profiles:create"), _post_data(kernel_modules=f"@usb {typed}")
+    )
+
+    assert response.status_code == 200
+    errors = response.context["form"].errors["kernel_modules"]
+    assert words in errors[0]
+    assert "<script>" not in response.content.decode()  # shown as text
+    assert not HardwareProfile.objects.filter(slug="new-board").exists()
