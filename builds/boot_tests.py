@@ -58,6 +58,7 @@ class BootTestOutcomeResult(Protocol):
     applied: dict[str, str]
     rejected: dict[str, str]
     console_log: Path
+    phases: dict[str, float]
 
 
 def boot_test_secrets(build: Build) -> list[str]:
@@ -296,11 +297,23 @@ def boot_test_record(
             boot_test_state=BootTestState.PASSED if result.passed else BootTestState.FAILED,
             boot_test_finished_at=timezone.now(),
             boot_test_login_seconds=float(login) if login is not None else None,
+            boot_test_phases=_phases(result.phases),
             boot_test_applied=masked_settings(result.applied or {}, secrets),
             boot_test_rejected=masked_rejections(result.rejected or {}, secrets),
             boot_test_error="" if result.passed else mask_secrets(result.reason or "", secrets),
         )
     return True
+
+
+def _phases(phases: object) -> dict[str, float]:
+    """The engine's phase → seconds, kept only where it is that (it reaches a page)."""
+    if not isinstance(phases, dict):
+        return {}
+    return {
+        str(name)[:60]: round(float(seconds), 1)
+        for name, seconds in phases.items()
+        if isinstance(seconds, (int, float)) and not isinstance(seconds, bool) and seconds >= 0
+    }
 
 
 def boot_test_source(build: Build) -> Build:

@@ -72,6 +72,8 @@ class Build(models.Model):
     boot_test_login_seconds = models.FloatField(
         null=True, blank=True, help_text="From power-on to the serial console's login prompt."
     )
+    # Where the time to login went (image_builder.boottest.boot_phases): phase → seconds.
+    boot_test_phases = models.JSONField(default=dict, blank=True)
     boot_test_applied = models.JSONField(
         default=dict, blank=True, help_text="system.ini keys the device applied: key → value."
     )

@@ -81,6 +81,8 @@ class BootTestResult:
     applied: dict[str, str]  # from the status file read back from the FAT partition
     rejected: dict[str, str]
     console_log: Path  # the serial console log written (secrets masked)
+    # Where the time to login went (boot_phases), in seconds; empty if the console lacked it.
+    phases: dict[str, float] = field(default_factory=dict)
 
 
 class BootTestHostError(Exception):
@@ -170,9 +172,36 @@ class Watch:
 
     login_at: float | None = None
     marker_at: float | None = None
+    init_at: float | None = None  # "Run /init as init process": the initramfs starts
+    init_kernel_seconds: float | None = None  # ...at this kernel time (its printk stamp)
+    userspace_at: float | None = None  # systemd's "Welcome to" from the real root
     powered_down_at: float | None = None
     failure: str = ""
     notes: list[str] = field(default_factory=list)
+
+
+# The kernel starts the initramfs (its printk time stamp says when, in kernel time), then
+# systemd greets from the real root; both are on every console these images have.
+INIT_RE = re.compile(r"\[\s*(\d+\.\d+)\] Run /init as init process")
+WELCOME = "Welcome to "
+PHASES = ("firmware and boot loader", "kernel", "initramfs", "system until login")
+
+
+def boot_phases(watch: Watch) -> dict[str, float]:
+    """Seconds per phase from QEMU start to the login prompt: the firmware and boot loader
+    (until the kernel's clock starts), the kernel (its own stamp of starting /init), the
+    initramfs (to systemd's greeting), the system (to `login:`). Empty when a mark is missing."""
+    marks = [watch.init_at, watch.init_kernel_seconds, watch.userspace_at, watch.login_at]
+    if None in marks:
+        return {}
+    init_at, kernel, userspace_at, login_at = (float(mark or 0) for mark in marks)
+    durations = (
+        max(0.0, init_at - kernel),
+        kernel,
+        userspace_at - init_at,
+        login_at - userspace_at,
+    )
+    return {name: round(seconds, 1) for name, seconds in zip(PHASES, durations, strict=True)}
 
 
 def run_boot_test(
@@ -213,6 +242,7 @@ def run_boot_test(
             applied=applied,
             rejected=rejected,
             console_log=Path(console_log),
+            phases=boot_phases(watch) if watch is not None else {},
         )
 
     try:
@@ -336,6 +366,11 @@ def _watch(
         if watch.login_at is None and LOGIN_RE.search(text):
             watch.login_at = now - vm.started_at
             log(f"login prompt after {watch.login_at:.0f} s")
+        if watch.init_at is None and (found := INIT_RE.search(text)):
+            watch.init_at = now - vm.started_at
+            watch.init_kernel_seconds = float(found.group(1))
+        if watch.userspace_at is None and watch.init_at is not None and WELCOME in text:
+            watch.userspace_at = now - vm.started_at
         if watch.marker_at is None and BOOT_TEST_MARKER in text:
             watch.marker_at = now - vm.started_at
             log(f"the device wrote its status file after {watch.marker_at:.0f} s")

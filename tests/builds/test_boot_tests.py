@@ -418,3 +418,33 @@ def test_a_runaway_console_keeps_its_end_where_the_boot_failed(settings, tmp_pat
     assert text.startswith("[the first ") and "bytes of the console output cut]\n[" in text
     assert text.rstrip().endswith(PANIC)
     assert not boot_test_record(build_id=build.pk, result=result, secrets=[])  # recorded once
+
+
+def test_the_page_shows_where_the_boot_time_went(
+    fake_boot_test: Path, product_manager: Client
+) -> None:
+    build = _boot_tested(BuildFactory(state=Build.State.SUCCEEDED))
+    assert build.boot_test_phases == {
+        "firmware and boot loader": 21.4,
+        "kernel": 3.8,
+        "initramfs": 9.9,
+        "system until login": 40.2,
+    }
+
+    page = _page(product_manager, build)
+
+    table = page.split('data-testid="boot-test-phases"', 1)[1].split("</table>", 1)[0]
+    assert "Where the boot time went" in table
+    rows = [row.split("</tr>")[0] for row in table.split("<tr>")[1:]]
+    assert [row.split("</th>")[0].split(">")[-1] for row in rows] == [
+        "Firmware and boot loader", "Kernel", "Initramfs", "System until login",
+    ]  # fmt: skip
+    assert "<td>3.8 s</td>" in rows[1] and "<td>40 s</td>" in rows[3]
+    assert 'value="53"' in rows[3]  # 40.2 of 75.3 s
+
+
+def test_phases_that_are_not_numbers_never_reach_the_page() -> None:
+    from builds.boot_tests import _phases
+
+    assert _phases({"kernel": 3.84, "<b>x</b>": "12", "bad": -1, "flag": True}) == {"kernel": 3.8}
+    assert _phases(None) == {}

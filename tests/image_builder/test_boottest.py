@@ -414,3 +414,28 @@ def test_cancelling_stops_qemu_within_seconds(tmp_path: Path) -> None:
     assert 2 <= time.monotonic() - started < 30
     assert boot_test_processes(tmp_path / "work") == []
     assert list((tmp_path / "work").iterdir()) == []
+
+
+def test_boot_phases_split_the_time_to_login_at_the_consoles_marks() -> None:
+    from image_builder.boottest import Watch, boot_phases
+
+    watch = Watch(login_at=75.0, init_at=25.0, init_kernel_seconds=3.777847, userspace_at=35.2)
+
+    phases = boot_phases(watch)
+
+    assert phases == {
+        "firmware and boot loader": 21.2,
+        "kernel": 3.8,
+        "initramfs": 10.2,
+        "system until login": 39.8,
+    }
+    assert sum(phases.values()) == pytest.approx(75.0, abs=0.2)
+    assert boot_phases(Watch(login_at=75.0, init_at=25.0, init_kernel_seconds=3.7)) == {}
+
+
+def test_the_watch_finds_the_marks_on_a_real_console_line() -> None:
+    from image_builder.boottest import INIT_RE, WELCOME
+
+    line = "[    3.777847] Run /init as init process\r\n"
+    assert float(INIT_RE.search(line).group(1)) == pytest.approx(3.777847)
+    assert WELCOME in "\x1b[0mWelcome to \x1b[1mDebian GNU/Linux 12 (bookworm)\x1b[0m!"
