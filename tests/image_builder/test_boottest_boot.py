@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from image_builder import BuildResult
-from image_builder.boottest import BOOT_TEST_MARKER, BootTestSettings, run_boot_test
+from image_builder.boottest import BOOT_TEST_MARKER, PHASES, BootTestSettings, run_boot_test
 from image_builder.image_tools import read_boot_file
 from image_builder.secrets import CRYPT_HASH_RE
 
@@ -72,6 +72,10 @@ def test_the_boot_test_passes_and_reads_what_system_ini_applied(
     assert outcome.passed, f"{outcome.reason}\n{log[-3000:]}"
     assert outcome.reason == ""
     assert outcome.login_seconds is not None and 5 < outcome.login_seconds < took
+    # Where the time went: every phase measured, adding up to the time to login.
+    assert list(outcome.phases) == list(PHASES)
+    assert all(seconds > 0 for seconds in outcome.phases.values()), outcome.phases
+    assert sum(outcome.phases.values()) == pytest.approx(outcome.login_seconds, abs=0.5)
     assert outcome.applied["hostname"] == "boottest"
     assert "ip_address" not in outcome.applied and "ip_address" in outcome.rejected
     assert outcome.rejected["colour"] == "unknown key"
