@@ -33,10 +33,12 @@ KVM_MODULES = ["@virtio"]
 ARM64_MODULES = [
     "@arm64-soc", "@virtio", "@storage", "@ethernet", "@usb", "@input", "@graphics", "@serial",
 ]  # fmt: skip
-# The device trees name the SoC's own devices; the Pi 3's Ethernet sits on USB.
+# The device trees name the SoC's own devices; the Pi 3's Ethernet sits on USB. Devices that
+# drivers create for other drivers have no device-tree entry: the watchdog (the Pi's only way
+# to power off and reboot) and the firmware's CPU frequency control.
 RPI_MODULES = [
     "@devicetree", "@usb", "@storage", "@wifi", "@bluetooth", "@serial", "@gpio",
-    "smsc95xx", "lan78xx",
+    "smsc95xx", "lan78xx", "bcm2835_wdt", "raspberrypi-cpufreq",
 ]  # fmt: skip
 RPI_BOOT_TEST_DTB = "bcm2837-rpi-3-b.dtb"
 

@@ -23,7 +23,7 @@ SEEDED = {
     "rpi-arm64": (
         "linux-image-arm64",
         ["@devicetree", "@usb", "@storage", "@wifi", "@bluetooth", "@serial", "@gpio",
-         "smsc95xx", "lan78xx"],
+         "smsc95xx", "lan78xx", "bcm2835_wdt", "raspberrypi-cpufreq"],
     ),
 }  # fmt: skip
 
