@@ -221,6 +221,7 @@ class _Build:
         )
         bootchain.make_initramfs(spec, self.root, self.chroot, modules=boot_modules)
         bootchain.place_kernel(self.root, version)
+        bootchain.recompress_initramfs(self.root, self.runner)
         self.tee.log(
             f"kernel {version}: /boot/kernel, /boot/initramfs "
             f"({(self.root / 'boot/initramfs').stat().st_size // 1024} KiB)"

@@ -6,6 +6,7 @@ import re
 import shutil
 from pathlib import Path
 
+from . import slim
 from .chroot import Chroot
 from .runner import Runner
 from .spec import BuildSpec
@@ -69,6 +70,8 @@ def trim_docs(root: Path) -> int:
 
 
 def trim(spec: BuildSpec, root: Path, chroot: Chroot, runner: Runner) -> None:
+    slim.drop_package_manager(spec, chroot)
+    slim.trim_python(spec, chroot)
     removed = 0
     for pattern in REMOVE_GLOBS:
         for path in root.glob(pattern):

@@ -1,0 +1,54 @@
+"""The session's real images carry no package manager, only the stdlib the agent imports,
+and a zstd initramfs (image_builder/slim.py, bootchain.recompress_initramfs); the boot
+tests of the same images show the agent still applies system.ini with what is left."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from image_builder import BuildResult
+
+pytestmark = pytest.mark.slow
+
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
+def listing(result: BuildResult) -> set[str]:
+    output = subprocess.run(
+        ["unsquashfs", "-l", "-d", "", str(result.artifact("system-img").path)],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    return set(output.splitlines())
+
+
+def image_file(result: BuildResult, path: str) -> bytes:
+    return subprocess.run(
+        ["unsquashfs", "-cat", str(result.artifact("system-img").path), path],
+        capture_output=True, check=True,
+    ).stdout  # fmt: skip
+
+
+@pytest.mark.parametrize("board", ["kvm_build", "minimal_build", "arm64_build"])
+def test_images_carry_no_package_manager_and_a_trimmed_stdlib(
+    board: str, request: pytest.FixtureRequest
+) -> None:
+    result: BuildResult = request.getfixturevalue(board)
+    files = listing(result)
+    for gone in ("/usr/bin/apt", "/usr/bin/apt-get", "/usr/bin/gpgv",
+                 "/usr/lib/python3.11/pydoc.py", "/usr/lib/python3.11/tkinter",
+                 "/usr/lib/python3.11/unittest", "/usr/lib/python3.11/sqlite3"):  # fmt: skip
+        assert gone not in files, gone
+    for kept in ("/usr/bin/python3.11", "/usr/lib/python3.11/json/__init__.py",
+                 "/usr/lib/python3.11/ipaddress.py", "/usr/lib/python3.11/subprocess.py",
+                 "/usr/lib/python3.11/encodings/utf_8.py", "/usr/bin/dpkg-query",
+                 "/usr/lib/genpack/agent.py"):  # fmt: skip
+        assert kept in files, kept
+    packages = json.loads(result.artifact("manifest").path.read_text())["packages"]
+    assert "apt" not in packages and "libapt-pkg6.0" not in packages
+    assert "openssh-server" in packages and "python3.11-minimal" in packages
+    sbom = json.loads(result.artifact("sbom").path.read_text())
+    assert "apt" not in {package["name"] for package in sbom["packages"]}
+    assert image_file(result, "boot/initramfs")[:4] == ZSTD_MAGIC
