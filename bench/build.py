@@ -2,6 +2,7 @@
 
     python bench/build.py [--spec tests/image_builder/data/minimal.json] [--workdir DIR] [--no-boot]
     python bench/build.py --board arm64-uefi     # the minimal blueprint for a seeded profile
+    python bench/build.py --board kvm-x86_64 --warm-rebuild [PACKAGE]   # incremental builds
 
 Prints: wall time of both, each from an empty .deb cache of its own (issue 14's target ratio
 <= 0.5; `--warm-cache` shares the host's cache instead; for arm64 also the engine's own time
@@ -207,6 +208,66 @@ def board_spec(board: str) -> BuildSpec:
     return merged(board)
 
 
+def timed_build(spec: BuildSpec, workdir: Path, name: str, **options) -> tuple[float, object]:
+    started = time.monotonic()
+    result = build(
+        spec,
+        workdir=workdir / f"{name}-work",
+        outdir=workdir / f"{name}-out",
+        options=EngineOptions(build_id="bench", **options),
+        reporter=NullReporter(),
+    )
+    return time.monotonic() - started, result
+
+
+def warm_rebuild(spec: BuildSpec, workdir: Path, package: str) -> int:
+    """Issue 14's incremental builds: the blueprint, then the blueprint plus `package` on
+    the cached base, against cold builds of that same spec (fresh base; an empty .deb cache
+    and the warm one), and the warm image's files against the cold one's."""
+    from dataclasses import replace
+
+    from image_builder import image_diff
+
+    changed = replace(spec, packages=(*spec.packages, package)).normalise()
+    bases, debs = workdir / "base-cache", workdir / "deb-cache"
+    first, _ = timed_build(spec, workdir, "first", base_cache_dir=bases, apt_cache_dir=debs)
+    warm, warm_result = timed_build(
+        changed, workdir, "warm", base_cache_dir=bases, apt_cache_dir=debs
+    )
+    cold, cold_result = timed_build(
+        changed, workdir, "cold", base_cache_dir=workdir / "cold-bases", fresh_base=True,
+        apt_cache_dir=workdir / "cold-debs",
+    )  # fmt: skip
+    cold_debs, _ = timed_build(
+        changed, workdir, "cold-warm-debs", base_cache_dir=workdir / "cold-bases",
+        fresh_base=True, apt_cache_dir=debs,
+    )  # fmt: skip
+    print(f"Spec {spec.name} ({spec.profile}) + {package}")
+    print(f"  first build (cold, makes the base)      {first:8.1f} s")
+    print(f"  warm rebuild, + {package:22} {warm:8.1f} s")
+    print(f"  cold build of the same spec             {cold:8.1f} s   ratio {warm / cold:.2f}"
+          "  <= 0.50 (fresh base, empty .deb cache)")  # fmt: skip
+    print(f"  cold build, .deb cache warm             {cold_debs:8.1f} s   ratio "
+          f"{warm / cold_debs:.2f}  (fresh base only)")  # fmt: skip
+    print(
+        "  warm rebuild's steps: " + ", ".join(f"{k} {v} s" for k, v in warm_result.timings.items())
+    )
+    print(
+        "  cold build's steps:   " + ", ".join(f"{k} {v} s" for k, v in cold_result.timings.items())
+    )
+    diff = image_diff.compare(
+        cold_result.artifact("system-img").path, warm_result.artifact("system-img").path,
+        workdir / "diff",
+    )  # fmt: skip
+    beyond = diff.beyond()
+    print(f"  same files as the cold build: {diff.files} files compared (unsquashfs -lls, "
+          f"sha256); differing: {', '.join(diff.differing) or 'none'}")  # fmt: skip
+    print(
+        f"  differences beyond build times: {len(beyond)} {'(PASS)' if not beyond else beyond[:20]}"
+    )
+    return 0 if not beyond else 1
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spec", type=Path, default=ROOT / "tests/image_builder/data/minimal.json")
@@ -218,11 +279,17 @@ def main() -> int:
     parser.add_argument(
         "--warm-cache", action="store_true", help="both builds use the host's .deb cache"
     )
+    parser.add_argument(
+        "--warm-rebuild", metavar="PACKAGE", nargs="?", const="less",
+        help="measure a rebuild on the cached base after adding PACKAGE (default: less)",
+    )  # fmt: skip
     args = parser.parse_args()
     spec = board_spec(args.board) if args.board else spec_from_file(args.spec)
     if args.workdir.exists():
         subprocess.run(["rm", "-rf", "--one-file-system", str(args.workdir)], check=True)
     args.workdir.mkdir(parents=True)
+    if args.warm_rebuild:
+        return warm_rebuild(spec, args.workdir, args.warm_rebuild)
 
     caches = (DEFAULT_CACHE_DIR, DEFAULT_CACHE_DIR)
     if not args.warm_cache:  # cold: each build downloads every package itself
@@ -234,7 +301,13 @@ def main() -> int:
         spec,
         workdir=args.workdir / "engine-work",
         outdir=args.workdir / "engine-out",
-        options=EngineOptions(keep_workdir=True, build_id="bench", apt_cache_dir=caches[0]),
+        # An empty base cache: a cold build as the worker makes one (it stores the base).
+        options=EngineOptions(
+            keep_workdir=True,
+            build_id="bench",
+            apt_cache_dir=caches[0],
+            base_cache_dir=args.workdir / "base-cache",
+        ),
         reporter=NullReporter(),
     )
     engine_seconds = time.monotonic() - started

@@ -60,6 +60,9 @@ class Build(models.Model):
         help_text="The earlier build whose artifacts this one reuses.",
     )
     released = models.BooleanField(default=False)
+    # "Rebuild with the latest packages": the engine makes a fresh base tree instead of
+    # reusing a cached one (image_builder/base_cache.py).
+    fresh_base = models.BooleanField(default=False)
     # The boot test (builds/boot_tests.py): queued when the build's files are published, run
     # on its own queue. "" = never run: the build was made before boot tests existed.
     boot_test_state = models.CharField(

@@ -37,6 +37,7 @@ from builds.hosts import (
 from builds.models import Artifact, Build
 from builds.releases import ReleaseRefusedError, release_unattended, withdraw_unattended
 from hardware_profiles.models import HardwareProfile
+from image_builder.base_cache import BaseCache
 from image_builder.spec import BuildSpec
 
 logger = logging.getLogger(__name__)
@@ -157,12 +158,21 @@ def _check_guards(profile: HardwareProfile) -> None:
             "minutes."
         )
     free = _free_bytes(Path(settings.GENPACK_WORK_DIR))
-    if free < settings.GENPACK_MIN_FREE_BYTES:
+    needed = settings.GENPACK_MIN_FREE_BYTES + base_cache_growth()
+    if free < needed:
         raise BuildRefusedError(
             f"Only {free / 1024**3:.1f} GiB of disk space is free for builds; at least "
-            f"{settings.GENPACK_MIN_FREE_BYTES / 1024**3:.1f} GiB is needed. Ask an admin to "
+            f"{needed / 1024**3:.1f} GiB is needed (with room for the base cache to reach "
+            f"its {settings.GENPACK_BASE_CACHE_MAX_BYTES / 1024**3:.0f} GiB). Ask an admin to "
             "free space (old builds are cleaned up automatically)."
         )
+
+
+def base_cache_growth() -> int:
+    """How much the base cache may still grow before pruning keeps it at its bound: the
+    free-space guard reserves it, so a filling cache never starves the builds."""
+    cache = BaseCache(Path(settings.GENPACK_BASE_CACHE_DIR), settings.GENPACK_BASE_CACHE_MAX_BYTES)
+    return max(0, cache.max_bytes - cache.size())
 
 
 def _cache_hit(
@@ -248,6 +258,7 @@ def build_enqueue(
                 spec=spec.to_dict(),
                 spec_hash=spec_hash,
                 requested_by=requested_by,
+                fresh_base=bypass_cache,
             )
             # After the commit, so the worker finds the row; in autocommit (a request) this
             # runs as the block ends and BuildQueueUnavailableError reaches the caller.

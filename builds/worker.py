@@ -89,6 +89,11 @@ def engine_command(build: Build, workdir: Path, staging: Path, system_ini: Path)
         settings.GENPACK_DEBIAN_SECURITY_MIRROR,
         "--cache",
         str(settings.GENPACK_APT_CACHE_DIR),
+        "--base-cache",
+        str(settings.GENPACK_BASE_CACHE_DIR),
+        "--base-cache-max-gib",
+        str(settings.GENPACK_BASE_CACHE_MAX_BYTES / 1024**3),
+        *(["--fresh-base"] if build.fresh_base else []),
         "--events",
     ]
 

@@ -219,6 +219,10 @@ CELERY_TASK_ALWAYS_EAGER = False
 GENPACK_WORK_DIR = env_path("GENPACK_WORK_DIR", DATA_DIR / "work")
 GENPACK_ARTIFACTS_DIR = env_path("GENPACK_ARTIFACTS_DIR", DATA_DIR / "artifacts")
 GENPACK_APT_CACHE_DIR = env_path("GENPACK_APT_CACHE_DIR", DATA_DIR / "apt-cache")
+# Cached base trees (image_builder/base_cache.py), pruned least recently used down to the
+# bound; the free-space guard keeps room for the cache to grow to it.
+GENPACK_BASE_CACHE_DIR = env_path("GENPACK_BASE_CACHE_DIR", DATA_DIR / "base-cache")
+GENPACK_BASE_CACHE_MAX_BYTES = env_int("GENPACK_BASE_CACHE_MAX_BYTES", 20 * 1024**3)
 # Default: the mirror this host's apt uses, the only one reachable on build hosts.
 GENPACK_DEBIAN_MIRROR = env_str("GENPACK_DEBIAN_MIRROR") or default_mirror("bookworm")
 # The security archive (<suite>-security) is its own tree: the host's source for it, else

@@ -11,7 +11,12 @@ import tempfile
 from pathlib import Path
 
 from .errors import BuildError, SpecError, is_transient
-from .options import DEFAULT_CACHE_DIR, EngineOptions
+from .options import (
+    DEFAULT_BASE_CACHE_DIR,
+    DEFAULT_BASE_CACHE_MAX_BYTES,
+    DEFAULT_CACHE_DIR,
+    EngineOptions,
+)
 from .pipeline import build
 from .report import ConsoleReporter
 from .spec import BuildSpec
@@ -29,6 +34,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE_DIR, help="shared .deb cache")
     parser.add_argument("--no-cache", action="store_true", help="do not use the .deb cache")
+    parser.add_argument(
+        "--base-cache", type=Path, default=DEFAULT_BASE_CACHE_DIR, help="cached base trees"
+    )
+    parser.add_argument("--no-base-cache", action="store_true", help="make the base every time")
+    parser.add_argument(
+        "--base-cache-max-gib", type=float, default=DEFAULT_BASE_CACHE_MAX_BYTES / 2**30
+    )
+    parser.add_argument(
+        "--fresh-base", action="store_true", help="the latest packages: never reuse a base"
+    )
     parser.add_argument("--system-ini", type=Path, help="system.ini to put on the boot partition")
     parser.add_argument("--build-id", default="local")
     parser.add_argument("--keep-workdir", action="store_true")
@@ -64,6 +79,9 @@ def main(argv: list[str] | None = None) -> int:
         apt_cache_dir=None if args.no_cache else args.cache,
         keep_workdir=args.keep_workdir,
         build_id=args.build_id,
+        base_cache_dir=None if args.no_base_cache else args.base_cache,
+        base_cache_max_bytes=int(args.base_cache_max_gib * 2**30),
+        fresh_base=args.fresh_base,
     )
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="genpack-build-", dir="/var/tmp"))
     if args.workdir is None:

@@ -5,12 +5,18 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .base_cache import BaseCache
 
 SOURCES_DIR = Path("/etc/apt/sources.list.d")
 FALLBACK_MIRROR = "http://deb.debian.org/debian"
 # Debian's security archive is its own tree, not a suite of the main mirror.
 FALLBACK_SECURITY_MIRROR = "http://deb.debian.org/debian-security"
 DEFAULT_CACHE_DIR = Path(os.environ.get("GENPACK_APT_CACHE", "/var/cache/genpack/apt"))
+DEFAULT_BASE_CACHE_DIR = Path(os.environ.get("GENPACK_BASE_CACHE", "/var/cache/genpack/base"))
+DEFAULT_BASE_CACHE_MAX_BYTES = 20 * 2**30
 
 
 def host_source(suite: str, sources_dir: Path = SOURCES_DIR) -> str | None:
@@ -58,6 +64,18 @@ class EngineOptions:
     build_id: str = "local"
     # Wall-clock limits per external command, seconds; a hung mirror must not hang a worker.
     command_timeout: int = 3600
+    # Cached base trees (base_cache.py); None: every build makes its base from nothing.
+    base_cache_dir: Path | None = None
+    base_cache_max_bytes: int = DEFAULT_BASE_CACHE_MAX_BYTES
+    # "Rebuild with the latest packages": never reuse a base, make (and cache) a fresh one.
+    fresh_base: bool = False
+
+    def base_cache(self) -> BaseCache | None:
+        from .base_cache import BaseCache
+
+        if self.base_cache_dir is None:
+            return None
+        return BaseCache(self.base_cache_dir, self.base_cache_max_bytes)
 
     def mirror_for(self, suite: str) -> str:
         return self.mirror or default_mirror(suite)

@@ -11,12 +11,20 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
+from .base_cache import base_key, remove
+from .chroot import Chroot
 from .errors import BuildError
 from .options import SOURCES_DIR, EngineOptions, host_source
 from .runner import Runner
-from .spec import BuildSpec
+from .spec import BUILDER_VERSION, BuildSpec
+
+POLICY_RC_D = "#!/bin/sh\nexit 101\n"  # services are not started in an image tree
 
 STEP = "rootfs"
 
@@ -142,19 +150,20 @@ def fetch_hook(packages: tuple[str, ...], target: Path, arch: str) -> str:
     return f"mkdir -p {directory} && cd {directory} && apt-get -q {options} download {names}"
 
 
-def build_rootfs(
-    spec: BuildSpec,
-    root: Path,
-    options: EngineOptions,
-    runner: Runner,
-    *,
-    boot_packages: tuple[str, ...] = (),
-    fetch: tuple[str, ...] = (),
-    fetch_dir: Path | None = None,
-) -> None:
-    """boot_packages: what the boot scheme installs; fetch: what it only downloads, into
-    fetch_dir (GRUB's modules for a foreign architecture)."""
-    packages = sorted({*engine_packages(spec), *spec.all_packages(), *boot_packages})
+def base_packages(spec: BuildSpec, boot_packages: tuple[str, ...]) -> list[str]:
+    """What every build of the profile installs: the engine's, the profile's, the boot
+    scheme's packages. The blueprint's own come on top (blueprint_packages)."""
+    profile = {spec.kernel_package, *spec.firmware_packages, *spec.extra_packages}
+    return sorted({*engine_packages(spec), *profile, *boot_packages})
+
+
+def blueprint_packages(spec: BuildSpec, base: list[str]) -> list[str]:
+    return sorted({*spec.packages, *spec.buildtime_packages} - set(base))
+
+
+def mmdebstrap_argv(
+    spec: BuildSpec, root: Path, options: EngineOptions, packages: list[str]
+) -> list[str]:
     argv: list[str] = [
         "unshare", "--mount", "--propagation", "private", "--",
         "mmdebstrap",
@@ -168,40 +177,191 @@ def build_rootfs(
         *(f"--dpkgopt={option}" for option in DPKG_EXCLUDES),
         *SPEED_OPTIONS,
         f"--essential-hook={DIVERT_INITRAMFS_HOOK}",
-        # Keep downloaded .debs: publish_to_cache() shares them, trim removes them.
+        # Keep downloaded .debs (publish_to_cache() shares them, trim removes them) and the
+        # package lists (the blueprint's packages are installed from them next).
         "--skip=essential/unlink",
         "--skip=cleanup/apt/cache",
+        "--skip=cleanup/apt/lists",
+        f"--hook-dir={MERGED_USR_HOOKS}",
     ]  # fmt: skip
-    argv.append(f"--hook-dir={MERGED_USR_HOOKS}")
     if options.apt_cache_dir is not None:
         options.apt_cache_dir.mkdir(parents=True, exist_ok=True)
         argv.append(f"--setup-hook={cache_link_in_hook(options.apt_cache_dir)}")
-    if fetch and fetch_dir is not None:
-        argv.append(f"--customize-hook={fetch_hook(fetch, fetch_dir, spec.arch)}")
-    argv += [spec.suite, str(root), *sources_lines(spec, options)]
+    return [*argv, spec.suite, str(root), *sources_lines(spec, options)]
 
-    missing: list[str] = []
 
-    def watch(line: str) -> None:
+def base_inputs(spec: BuildSpec, options: EngineOptions, packages: list[str]) -> dict:
+    """What a base tree is made of (base_cache.py's key; versions are checked on use)."""
+    return {
+        "builder_version": BUILDER_VERSION,
+        "argv": mmdebstrap_argv(
+            spec, Path("/base"), replace(options, apt_cache_dir=None), packages
+        ),
+    }
+
+
+class MissingPackages:
+    """Watches apt's output for names it cannot find: a broken blueprint, said plainly."""
+
+    def __init__(self, spec: BuildSpec) -> None:
+        self.spec = spec
+        self.names: list[str] = []
+
+    def watch(self, line: str) -> None:
         for pattern in MISSING_PACKAGE_RES:
             match = pattern.search(line)
             if match:
-                missing.append(match.group(1))
+                self.names.append(match.group(1))
 
-    def hint(_tail: list[str]) -> str | None:
-        if missing:
-            names = ", ".join(dict.fromkeys(missing))
-            return (
-                f"package(s) not found in Debian {spec.suite}/{spec.arch} "
-                f"({', '.join(spec.components)}): {names}"
-            )
-        return None
+    def hint(self, _tail: list[str] | None = None) -> str | None:
+        if not self.names:
+            return None
+        spec = self.spec
+        return (
+            f"package(s) not found in Debian {spec.suite}/{spec.arch} "
+            f"({', '.join(spec.components)}): {', '.join(dict.fromkeys(self.names))}"
+        )
 
-    runner.run(argv, step=STEP, on_line=watch, failure_hint=hint)
-    if missing:  # apt may only warn for some of these; still a broken blueprint
-        raise BuildError(STEP, hint([]) or "")
+    def check(self) -> None:
+        if self.names:  # apt may only warn for some of these; still a broken blueprint
+            raise BuildError(STEP, self.hint() or "")
+
+
+def installed_versions(root: Path) -> dict[str, str]:
+    from .sbom import paragraphs
+
+    status = (root / "var/lib/dpkg/status").read_text(errors="replace")
+    return {
+        p["package"]: p.get("version", "")
+        for p in paragraphs(status)
+        if p.get("status", "").endswith(" installed")
+    }
+
+
+def drop_debs(root: Path) -> None:
+    for deb in (root / "var/cache/apt/archives").glob("*.deb"):
+        deb.unlink()
+
+
+def make_base(
+    spec: BuildSpec, root: Path, options: EngineOptions, runner: Runner, packages: list[str]
+) -> None:
+    missing = MissingPackages(spec)
+    argv = mmdebstrap_argv(spec, root, options, packages)
+    runner.run(argv, step=STEP, on_line=missing.watch, failure_hint=missing.hint)
+    missing.check()
     if options.apt_cache_dir is not None:
         publish_to_cache(root, options.apt_cache_dir, runner)
+    drop_debs(root)  # shared by the .deb cache, never part of a cached base
+
+
+@contextmanager
+def host_resolver(root: Path) -> Iterator[None]:
+    """The host's /etc/resolv.conf in the tree while apt downloads (the tree's own points at
+    systemd-resolved, which does not run in a chroot); what was there comes back after."""
+    resolv = root / "etc/resolv.conf"
+    saved = resolv.with_name("resolv.conf.genpack-saved")
+    had = resolv.is_symlink() or resolv.exists()
+    if had:
+        os.replace(resolv, saved)
+    try:
+        shutil.copyfile("/etc/resolv.conf", resolv)
+        yield
+    finally:
+        resolv.unlink(missing_ok=True)
+        if had:
+            os.replace(saved, resolv)
+
+
+def stale_packages(chroot: Chroot) -> list[str]:
+    """Refresh the copy's package lists; the base packages the archive has newer versions of.
+    A list that cannot be fetched fails the build (--error-on=any): an unchecked base must
+    not pass for a current one."""
+    with host_resolver(chroot.root):
+        chroot.run("apt-get", "update", "-q", "--error-on=any", step=STEP, quiet=True)
+    simulated = chroot.run(
+        "apt-get", "-s", "-q", "dist-upgrade", step=STEP, quiet=True, keep_output=True
+    ).output
+    return re.findall(r"^Inst (\S+)", simulated, re.MULTILINE)
+
+
+def base_tree(
+    spec: BuildSpec, root: Path, options: EngineOptions, runner: Runner, packages: list[str]
+) -> None:
+    """The base in `root`: copied from the cache when it holds a current one, else made."""
+    cache = options.base_cache()
+    if cache is None:
+        make_base(spec, root, options, runner, packages)
+        return
+    key = base_key(base_inputs(spec, options, packages))
+    log = runner.reporter.log
+    if options.fresh_base:
+        log("base cache: not used (a fresh base was asked for: the latest packages)")
+    elif cache.copy_out(key, root, runner) is not None:
+        if not (stale := stale_packages(Chroot(root, runner))):
+            log(f"base cache: reused base {key} ({len(packages)} packages asked for)")
+            return
+        log(f"base cache: base {key} is stale ({len(stale)} newer in the archive: "
+            f"{', '.join(stale[:8])}): making a fresh one")  # fmt: skip
+        remove(root, runner)
+    else:
+        log(f"base cache: no base {key} yet: making it")
+    make_base(spec, root, options, runner, packages)
+    try:
+        cache.store(key, root, installed_versions(root), runner)
+    except (OSError, BuildError) as error:  # a full cache disk must not fail the build
+        log(f"base cache: could not store the base: {error}")
+
+
+def install_blueprint_packages(
+    spec: BuildSpec, root: Path, options: EngineOptions, runner: Runner, packages: list[str]
+) -> None:
+    """apt-get install in the tree, services kept from starting (policy-rc.d), the .deb
+    cache linked in and filled as mmdebstrap does it."""
+    if not packages:
+        return
+    chroot = Chroot(root, runner)
+    if options.apt_cache_dir is not None:
+        runner.run(["sh", "-c", cache_link_in_hook(options.apt_cache_dir), "link", str(root)],
+                   step=STEP, quiet=True)  # fmt: skip
+    policy = root / "usr/sbin/policy-rc.d"
+    policy.write_text(POLICY_RC_D)
+    policy.chmod(0o755)
+    missing = MissingPackages(spec)
+    try:
+        with host_resolver(root):
+            chroot.run(
+                "env", "DEBIAN_FRONTEND=noninteractive",
+                "apt-get", "install", "-y", "-q", "--no-install-recommends",
+                "-o", "Dpkg::Options::=--force-unsafe-io", *packages,
+                step=STEP, on_line=missing.watch, failure_hint=missing.hint,
+            )  # fmt: skip
+    finally:
+        policy.unlink(missing_ok=True)
+    missing.check()
+    if options.apt_cache_dir is not None:
+        publish_to_cache(root, options.apt_cache_dir, runner)
+
+
+def build_rootfs(
+    spec: BuildSpec,
+    root: Path,
+    options: EngineOptions,
+    runner: Runner,
+    *,
+    boot_packages: tuple[str, ...] = (),
+    fetch: tuple[str, ...] = (),
+    fetch_dir: Path | None = None,
+) -> None:
+    """The base tree (base_tree), then the blueprint's packages on top. boot_packages: what
+    the boot scheme installs; fetch: what it only downloads, into fetch_dir (GRUB's modules
+    for a foreign architecture)."""
+    base = base_packages(spec, boot_packages)
+    base_tree(spec, root, options, runner, base)
+    install_blueprint_packages(spec, root, options, runner, blueprint_packages(spec, base))
+    if fetch and fetch_dir is not None:
+        hook = fetch_hook(fetch, fetch_dir, spec.arch)
+        runner.run(["sh", "-c", hook, "fetch", str(root)], step=STEP)
 
 
 def publish_to_cache(root: Path, cache_dir: Path, runner: Runner) -> None:

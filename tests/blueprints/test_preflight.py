@@ -48,6 +48,7 @@ def data_dirs(settings, tmp_path: Path) -> None:
     settings.GENPACK_WORK_DIR = tmp_path / "work"
     settings.GENPACK_ARTIFACTS_DIR = tmp_path / "artifacts"
     settings.GENPACK_MIN_FREE_BYTES = 0
+    settings.GENPACK_BASE_CACHE_MAX_BYTES = 0
 
 
 @pytest.fixture

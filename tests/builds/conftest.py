@@ -49,6 +49,7 @@ def data_dirs(settings, tmp_path: Path) -> None:
     settings.GENPACK_WORK_DIR = tmp_path / "work"
     settings.GENPACK_ARTIFACTS_DIR = tmp_path / "artifacts"
     settings.GENPACK_MIN_FREE_BYTES = 0
+    settings.GENPACK_BASE_CACHE_MAX_BYTES = 0
 
 
 @pytest.fixture
@@ -59,6 +60,7 @@ def worker_env(transactional_db: None, tmp_path: Path, settings) -> dict[str, st
     settings.GENPACK_WORK_DIR = data_dir / "work"
     settings.GENPACK_ARTIFACTS_DIR = data_dir / "artifacts"
     settings.GENPACK_MIN_FREE_BYTES = 0
+    settings.GENPACK_BASE_CACHE_MAX_BYTES = 0
     # This process judges the workers' heartbeats by their (fast) timing.
     settings.GENPACK_BUILD_HOST_STALE_SECONDS = int(
         FAST_TIMINGS["GENPACK_BUILD_HOST_STALE_SECONDS"]

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -20,6 +23,7 @@ from builds.services import (
     build_rebuild,
     builds_reap,
 )
+from builds.worker import engine_command
 from hardware_profiles.models import HardwareProfile
 from tests.builds.conftest import make_blueprint
 
@@ -111,6 +115,40 @@ def test_too_little_disk_space_is_refused(kvm: HardwareProfile, settings) -> Non
     settings.GENPACK_MIN_FREE_BYTES = 10**18
     with pytest.raises(BuildRefusedError, match="disk space"):
         build_enqueue(revision=make_blueprint("a").latest_revision, profile=kvm, requested_by=None)
+
+
+def test_the_free_space_guard_keeps_room_for_the_base_cache_to_grow(
+    kvm: HardwareProfile, settings, tmp_path: Path
+) -> None:
+    free = shutil.disk_usage(tmp_path).free
+    settings.GENPACK_WORK_DIR = tmp_path / "work"
+    settings.GENPACK_BASE_CACHE_DIR = tmp_path / "base-cache"
+    settings.GENPACK_MIN_FREE_BYTES = free // 2
+    settings.GENPACK_BASE_CACHE_MAX_BYTES = free  # an empty cache could take all of it
+    with pytest.raises(BuildRefusedError, match="room for the base cache"):
+        build_enqueue(revision=make_blueprint("a").latest_revision, profile=kvm, requested_by=None)
+    # A cache already near its bound may grow little more: the same free space is enough.
+    entry = tmp_path / "base-cache/0123abcd"
+    entry.mkdir(parents=True)
+    (entry / "entry.json").write_text(json.dumps({"size": free - 2**20, "versions": {}}))
+    build = build_enqueue(
+        revision=make_blueprint("b").latest_revision, profile=kvm, requested_by=None
+    )
+    assert build.state == Build.State.QUEUED and not build.fresh_base
+
+
+def test_rebuild_with_the_latest_packages_asks_for_a_fresh_base(
+    kvm: HardwareProfile, tmp_path: Path
+) -> None:
+    build = build_enqueue(
+        revision=make_blueprint("a").latest_revision, profile=kvm, requested_by=None
+    )
+    Build.objects.filter(pk=build.pk).update(state=Build.State.SUCCEEDED)
+    again = build_rebuild(build=Build.objects.get(pk=build.pk), requested_by=None)
+    assert again.pk != build.pk and again.fresh_base
+    ini = tmp_path / "system.ini"
+    assert "--fresh-base" in engine_command(again, tmp_path, tmp_path / "out", ini)
+    assert "--fresh-base" not in engine_command(build, tmp_path, tmp_path / "out", ini)
 
 
 def test_a_build_is_claimed_once(kvm: HardwareProfile) -> None:

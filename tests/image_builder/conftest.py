@@ -66,6 +66,12 @@ class RecordingReporter(NullReporter):
         self.lines.append(line)
 
 
+# The board builds share base trees (image_builder/base_cache.py) across variants and test
+# sessions on this host, each checked against the archive when used; the cold path is
+# built every session by test_base_cache_build.py, with a fresh base.
+TEST_BASE_CACHE = Path(os.environ.get("GENPACK_TEST_BASE_CACHE", "/var/cache/genpack/base-tests"))
+
+
 class BoardBuilds:
     """Each board's image of the minimal blueprint, built at most once per test session.
 
@@ -102,7 +108,7 @@ class BoardBuilds:
             spec,
             workdir=self.tmp_path_factory.mktemp(f"{key}-work") / "work",
             outdir=outdir,
-            options=EngineOptions(build_id=f"test-{key}"),
+            options=EngineOptions(build_id=f"test-{key}", base_cache_dir=TEST_BASE_CACHE),
             reporter=RecordingReporter(),
             system_ini=board_system_ini(board),
         )
