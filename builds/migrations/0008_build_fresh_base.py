@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('builds', '0007_boot_test_phases'),
+        ("builds", "0007_boot_test_phases"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='build',
-            name='fresh_base',
+            model_name="build",
+            name="fresh_base",
             field=models.BooleanField(default=False),
         ),
     ]
