@@ -44,6 +44,7 @@ from system_ini.wifi import CONTROL_DIR, wifi_event, wpa_supplicant_conf
 BOOT = Path("/run/initramfs/boot")
 INI_PATH = BOOT / "system.ini"
 STATUS_PATH = BOOT / system_ini.STATUS_FILE_NAME
+BOOT_ANALYSIS_PATH = BOOT / system_ini.BOOT_ANALYSIS_FILE_NAME
 IMAGE_JSON = Path("/usr/lib/genpack/image.json")
 STATE = Path("/run/genpack")
 NETWORK_DIR = Path("/run/systemd/network")
@@ -70,6 +71,7 @@ KERNEL_COMMAND_LINE = Path("/proc/cmdline")
 CONSOLES = Path("/sys/class/tty/console/active")
 CONSOLE_DEVICE = Path("/dev/console")
 POWEROFF_COMMAND = ("systemctl", "poweroff", "--no-block")
+BLAME_COMMAND = ("systemd-analyze", "blame", "--no-pager")
 
 
 def load_image_info() -> dict:
@@ -669,8 +671,23 @@ def say_on_console(line: str) -> None:
         print(f"genpack-agent: cannot write to {CONSOLE_DEVICE}: {error}")
 
 
+def record_boot_analysis() -> None:
+    """systemd's own account of the boot (how long each unit took to start) beside the
+    status file, where the host's boot test reads it back after the power-off."""
+    try:
+        done = subprocess.run(BLAME_COMMAND, capture_output=True, text=True, timeout=60)
+        text = done.stdout or f"systemd-analyze: {done.stderr.strip()}\n"
+    except (OSError, subprocess.SubprocessError) as error:
+        text = f"systemd-analyze could not run: {error}\n"
+    try:
+        write(BOOT_ANALYSIS_PATH, text)
+    except OSError as error:
+        print(f"genpack-agent: cannot write the boot analysis: {error}")
+
+
 def finish_boot_test(line: str) -> None:
     wait_for_login_prompts(BOOT_TEST_GETTY_SECONDS)
+    record_boot_analysis()
     say_on_console(line)
     subprocess.run(list(POWEROFF_COMMAND), check=False)
 

@@ -51,6 +51,8 @@ class BootTest:
     login: str = ""  # "38 s"
     # Where the time to login went: (phase, "21 s", percent of the login time), in order.
     phases: list[tuple[str, str, int]] = field(default_factory=list)
+    # The units that took longest to start (systemd-analyze blame): (unit, "5.1 s").
+    units: list[tuple[str, str]] = field(default_factory=list)
     applied: list[tuple[str, str]] = field(default_factory=list)
     rejected: list[tuple[str, str]] = field(default_factory=list)
     error: str = ""  # why it failed or was cancelled (or why it is being retried)
@@ -132,6 +134,7 @@ def boot_test(build: Build, now: datetime | None = None) -> BootTest | None:
         source=source,
         login=duration_text(login) if login is not None and state == BootTestState.PASSED else "",
         phases=_phases(source) if state == BootTestState.PASSED else [],
+        units=[(str(unit), _seconds(seconds)) for unit, seconds in source.boot_test_units or []],
         applied=sorted(applied.items()),
         rejected=sorted(rejected.items()),
         error=mask_secrets(error, secrets),

@@ -59,6 +59,7 @@ class BootTestOutcomeResult(Protocol):
     rejected: dict[str, str]
     console_log: Path
     phases: dict[str, float]
+    slowest_units: tuple[tuple[str, float], ...]
 
 
 def boot_test_secrets(build: Build) -> list[str]:
@@ -298,6 +299,7 @@ def boot_test_record(
             boot_test_finished_at=timezone.now(),
             boot_test_login_seconds=float(login) if login is not None else None,
             boot_test_phases=_phases(result.phases),
+            boot_test_units=_units(getattr(result, "slowest_units", ())),
             boot_test_applied=masked_settings(result.applied or {}, secrets),
             boot_test_rejected=masked_rejections(result.rejected or {}, secrets),
             boot_test_error="" if result.passed else mask_secrets(result.reason or "", secrets),
@@ -314,6 +316,23 @@ def _phases(phases: object) -> dict[str, float]:
         for name, seconds in phases.items()
         if isinstance(seconds, (int, float)) and not isinstance(seconds, bool) and seconds >= 0
     }
+
+
+def _units(units: object) -> list[list]:
+    """The engine's (unit, seconds) rows, at most 20, kept only where they are that."""
+    if not isinstance(units, (list, tuple)):
+        return []
+    rows = []
+    for row in units[:20]:
+        if (
+            isinstance(row, (list, tuple))
+            and len(row) == 2
+            and isinstance(row[1], (int, float))
+            and not isinstance(row[1], bool)
+            and row[1] >= 0
+        ):
+            rows.append([str(row[0])[:100], round(float(row[1]), 2)])
+    return rows
 
 
 def boot_test_source(build: Build) -> Build:

@@ -77,6 +77,8 @@ class Build(models.Model):
     )
     # Where the time to login went (image_builder.boottest.boot_phases): phase → seconds.
     boot_test_phases = models.JSONField(default=dict, blank=True)
+    # The units that took longest to start, from systemd-analyze blame: [[unit, seconds]].
+    boot_test_units = models.JSONField(default=list, blank=True)
     boot_test_applied = models.JSONField(
         default=dict, blank=True, help_text="system.ini keys the device applied: key → value."
     )

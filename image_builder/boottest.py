@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from appliance.system_ini import BOOT_ANALYSIS_FILE_NAME
+
 from .image_tools import (
     ImageError,
     delete_boot_file,
@@ -83,6 +85,8 @@ class BootTestResult:
     console_log: Path  # the serial console log written (secrets masked)
     # Where the time to login went (boot_phases), in seconds; empty if the console lacked it.
     phases: dict[str, float] = field(default_factory=dict)
+    # The units that took longest to start (systemd-analyze blame, read back from the FAT).
+    slowest_units: tuple[tuple[str, float], ...] = ()
 
 
 class BootTestHostError(Exception):
@@ -204,6 +208,37 @@ def boot_phases(watch: Watch) -> dict[str, float]:
     return {name: round(seconds, 1) for name, seconds in zip(PHASES, durations, strict=True)}
 
 
+BLAME_ROW = re.compile(r"^\s*((?:\d+h )?(?:\d+min )?[\d.]+(?:ms|us|µs|s)?)\s+(\S+)\s*$")
+BLAME_UNITS = {"h": 3600.0, "min": 60.0, "s": 1.0, "ms": 0.001, "us": 1e-6, "µs": 1e-6}
+SLOWEST_UNITS = 12
+
+
+def blame_seconds(text: str) -> float:
+    """systemd's time span ("1min 2.345s", "812ms") in seconds."""
+    total = 0.0
+    for number, unit in re.findall(r"([\d.]+)(h|min|ms|us|µs|s)", text):
+        total += float(number) * BLAME_UNITS[unit]
+    return total
+
+
+def slowest_units(text: str | None, count: int = SLOWEST_UNITS) -> tuple[tuple[str, float], ...]:
+    """The first `count` rows of `systemd-analyze blame` (slowest first) as (unit, seconds)."""
+    rows = []
+    for line in (text or "").splitlines():
+        match = BLAME_ROW.match(line)
+        if match and (seconds := blame_seconds(match.group(1))) >= 0:
+            rows.append((match.group(2)[:100], round(seconds, 2)))
+    return tuple(sorted(rows, key=lambda row: -row[1])[:count])
+
+
+def read_boot_analysis(copy: Path) -> tuple[tuple[str, float], ...]:
+    try:
+        data = read_boot_file(copy, BOOT_ANALYSIS_FILE_NAME)
+    except ImageError:
+        return ()
+    return slowest_units(data.decode("utf-8", "replace") if data else None)
+
+
 def run_boot_test(
     disk: Path,
     settings: BootTestSettings,
@@ -228,7 +263,10 @@ def run_boot_test(
     vm: QemuVM | None = None
 
     def result(
-        reason: str, watch: Watch | None = None, status: dict | None = None
+        reason: str,
+        watch: Watch | None = None,
+        status: dict | None = None,
+        units: tuple[tuple[str, float], ...] = (),
     ) -> BootTestResult:
         if reason:
             console.note(f"FAILED: {reason}")
@@ -243,6 +281,7 @@ def run_boot_test(
             rejected=rejected,
             console_log=Path(console_log),
             phases=boot_phases(watch) if watch is not None else {},
+            slowest_units=units,
         )
 
     try:
@@ -277,12 +316,13 @@ def run_boot_test(
             return result(f"the status file could not be read back: {error}", watch)
         if status is None:
             return result("the status file was not written", watch)
+        units = read_boot_analysis(copy)
         problem = status_problem(status)
         if problem:
-            return result(problem, watch, status)
+            return result(problem, watch, status, units)
         applied, rejected = status_keys(status)
         log(f"status read back: applied {sorted(applied)}, rejected {sorted(rejected)}")
-        return result("", watch, status)
+        return result("", watch, status, units)
     except OSError as error:
         if error.errno == errno.ENOSPC:
             raise BootTestHostError(f"no space left for the boot test in {workdir}") from error

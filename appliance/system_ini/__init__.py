@@ -27,6 +27,7 @@ from .app_settings import AppSetting
 from .checks import single_line_problem
 from .keys import (
     APP_SETTING_TYPES,
+    BOOT_ANALYSIS_FILE_NAME,
     DEFAULT_ZONEINFO_DIR,
     KNOWN_KEYS,
     NETWORK_KEYS,
@@ -42,6 +43,7 @@ from .validate import SystemIniResult, validate_system_ini, validate_values
 
 __all__ = [
     "APP_SETTING_TYPES",
+    "BOOT_ANALYSIS_FILE_NAME",
     "DEFAULT_ZONEINFO_DIR",
     "KNOWN_KEYS",
     "NETWORK_KEYS",

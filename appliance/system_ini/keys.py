@@ -8,6 +8,8 @@ from pathlib import Path
 
 # Written next to system.ini on the boot partition; named so it sorts beside it in Explorer.
 STATUS_FILE_NAME = "system-status.txt"
+# Boot-test mode only (a copy of the image under QEMU): `systemd-analyze blame`, for the host.
+BOOT_ANALYSIS_FILE_NAME = "boot-analysis.txt"
 DEFAULT_ZONEINFO_DIR = Path("/usr/share/zoneinfo")
 SECRET_MASK = "********"
 

@@ -93,6 +93,9 @@ def status_device(device: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setattr(agent, "CONSOLES", device / "console-active")
     monkeypatch.setattr(agent, "CONSOLE_DEVICE", device / "console")
     monkeypatch.setattr(agent, "POWEROFF_COMMAND", ("touch", str(device / "powered-off")))
+    monkeypatch.setattr(agent, "BOOT_ANALYSIS_PATH", device / "boot/boot-analysis.txt")
+    blame = "5.120s genpack-agent.service\n  1min 2.5s dev-vda.device\n"
+    monkeypatch.setattr(agent, "BLAME_COMMAND", ("printf", blame))
     return device
 
 
@@ -266,6 +269,7 @@ def test_without_the_boot_test_argument_status_neither_announces_nor_powers_off(
     assert (status_device / "boot/system-status.txt").exists()
     assert not (status_device / "console").exists()
     assert not (status_device / "powered-off").exists()
+    assert not (status_device / "boot/boot-analysis.txt").exists()
 
 
 def test_boot_test_mode_waits_for_the_network_briefly_then_announces_and_powers_off(
@@ -281,6 +285,21 @@ def test_boot_test_mode_waits_for_the_network_briefly_then_announces_and_powers_
     status = (status_device / "boot/system-status.txt").read_text(encoding="utf-8-sig")
     assert "network not settled after 1 s" in status
     assert (status_device / "console").read_text() == f"\n{agent.BOOT_TEST_MARKER}\n"
+    assert (status_device / "powered-off").exists()
+    # systemd's account of the boot, beside the status file, for the host to read back.
+    analysis = (status_device / "boot/boot-analysis.txt").read_text()
+    assert analysis.splitlines() == ["5.120s genpack-agent.service", "  1min 2.5s dev-vda.device"]
+
+
+def test_boot_test_mode_notes_it_when_systemd_analyze_cannot_run(
+    status_device: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    boot_test_device(status_device)
+    monkeypatch.setattr(agent, "SYS_NET", fake_sys_net(status_device, {}))
+    monkeypatch.setattr(agent, "BLAME_COMMAND", ("/nonexistent/systemd-analyze", "blame"))
+    assert agent.command_status(settle_seconds=1) == 0
+    analysis = (status_device / "boot/boot-analysis.txt").read_text()
+    assert analysis.startswith("systemd-analyze could not run: ")
     assert (status_device / "powered-off").exists()
 
 

@@ -443,6 +443,30 @@ def test_the_page_shows_where_the_boot_time_went(
     assert 'value="53"' in rows[3]  # 40.2 of 75.3 s
 
 
+def test_the_page_shows_the_units_that_took_longest_to_start(
+    fake_boot_test: Path, product_manager: Client
+) -> None:
+    build = _boot_tested(BuildFactory(state=Build.State.SUCCEEDED))
+    assert build.boot_test_units[:2] == [
+        ["genpack-agent.service", 9.87], ["systemd-udev-trigger.service", 4.2],
+    ]  # fmt: skip
+
+    page = _page(product_manager, build)
+
+    table = page.split('data-testid="boot-test-units"', 1)[1].split("</table>", 1)[0]
+    assert "systemd-analyze blame" in table
+    assert "<td><code>genpack-agent.service</code></td><td>9.9 s</td>" in table
+    assert "&lt;b&gt;x.service" in table and "<b>x" not in table  # a unit name is text
+
+
+def test_units_that_are_not_unit_rows_never_reach_the_page() -> None:
+    from builds.boot_tests import _units
+
+    rows = [("a.service", 1.234), ("b", "2"), ("c", -1), ("d", True), ["e.mount", 2], "x", (1,)]
+    assert _units(rows) == [["a.service", 1.23], ["e.mount", 2.0]]
+    assert _units(None) == [] and _units([("u", 1)] * 50) == [["u", 1.0]] * 20
+
+
 def test_phases_that_are_not_numbers_never_reach_the_page() -> None:
     from builds.boot_tests import _phases
 

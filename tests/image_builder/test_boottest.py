@@ -439,3 +439,30 @@ def test_the_watch_finds_the_marks_on_a_real_console_line() -> None:
     line = "[    3.777847] Run /init as init process\r\n"
     assert float(INIT_RE.search(line).group(1)) == pytest.approx(3.777847)
     assert WELCOME in "\x1b[0mWelcome to \x1b[1mDebian GNU/Linux 12 (bookworm)\x1b[0m!"
+
+
+def test_systemd_analyze_blame_is_read_as_the_slowest_units() -> None:
+    from image_builder.boottest import blame_seconds, slowest_units
+
+    assert blame_seconds("1min 2.345s") == pytest.approx(62.345)
+    assert blame_seconds("812ms") == pytest.approx(0.812)
+    assert blame_seconds("1h 2min 3s") == pytest.approx(3723)
+    blame = (
+        "         5.120s genpack-agent.service\n"
+        "1min 2.500s dev-vda.device\n"
+        "    812ms systemd-udevd.service\n"
+        "   730us sys-kernel-config.mount\n"
+        "Bootup is not yet finished (FinishTimestampMonotonic=0).\n"
+        "not a row at all\n"
+    )
+    assert slowest_units(blame) == (
+        ("dev-vda.device", 62.5),
+        ("genpack-agent.service", 5.12),
+        ("systemd-udevd.service", 0.81),
+        ("sys-kernel-config.mount", 0.0),
+    )
+    many = "".join(f"{n}.0s unit-{n}.service\n" for n in range(40))
+    assert [unit for unit, _ in slowest_units(many, count=3)] == [
+        "unit-39.service", "unit-38.service", "unit-37.service",
+    ]  # fmt: skip
+    assert slowest_units(None) == () and slowest_units("") == ()

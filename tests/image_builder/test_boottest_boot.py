@@ -76,6 +76,11 @@ def test_the_boot_test_passes_and_reads_what_system_ini_applied(
     assert list(outcome.phases) == list(PHASES)
     assert all(seconds > 0 for seconds in outcome.phases.values()), outcome.phases
     assert sum(outcome.phases.values()) == pytest.approx(outcome.login_seconds, abs=0.5)
+    # systemd's own account, read back from the FAT: the agent's units among them.
+    units = dict(outcome.slowest_units)
+    assert 3 <= len(units) <= 12 and all(seconds >= 0 for seconds in units.values())
+    assert "genpack-agent.service" in units, units
+    assert list(units.values()) == sorted(units.values(), reverse=True)
     assert outcome.applied["hostname"] == "boottest"
     assert "ip_address" not in outcome.applied and "ip_address" in outcome.rejected
     assert outcome.rejected["colour"] == "unknown key"
