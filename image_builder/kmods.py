@@ -53,6 +53,24 @@ DATACENTRE_ETHERNET = (
     "marvell/octeontx2", "marvell/prestera", "mscc", "neterion", "myricom", "ibm",
 )  # fmt: skip
 
+# Storage of servers and SANs: Fibre Channel and iSCSI-offload HBAs (which also pull in their
+# vendors' data-centre NICs), SAS RAID controllers, NVMe over fabrics, SCSI targets, network
+# block devices. ~20 MB of a PC's modules; a profile that needs them adds @storage-datacentre.
+DATACENTRE_STORAGE = (
+    "drivers/scsi/lpfc/", "drivers/scsi/qla2xxx/", "drivers/scsi/qla4xxx/", "drivers/scsi/bfa/",
+    "drivers/scsi/bnx2fc/", "drivers/scsi/bnx2i/", "drivers/scsi/qedf/", "drivers/scsi/qedi/",
+    "drivers/scsi/cxgbi/", "drivers/scsi/be2iscsi/", "drivers/scsi/csiostor/",
+    "drivers/scsi/fnic/", "drivers/scsi/snic/", "drivers/scsi/elx/", "drivers/scsi/libfc/",
+    "drivers/scsi/fcoe/", "drivers/scsi/megaraid/", "drivers/scsi/mpt3sas/",
+    "drivers/scsi/mpi3mr/", "drivers/scsi/smartpqi/", "drivers/scsi/pm8001/",
+    "drivers/scsi/aacraid/", "drivers/scsi/esas2r/", "drivers/scsi/isci/", "drivers/scsi/mvsas/",
+    "drivers/scsi/arcmsr/", "drivers/scsi/hpsa", "drivers/scsi/qla1280", "drivers/scsi/mvumi",
+    "drivers/scsi/scsi_transport_fc", "drivers/scsi/scsi_transport_iscsi",
+    "drivers/nvme/target/", "drivers/nvme/host/nvme-rdma", "drivers/nvme/host/nvme-fc",
+    "drivers/nvme/host/nvme-tcp", "drivers/target/", "drivers/block/drbd/",
+    "drivers/block/rnbd/", "drivers/block/rbd", "drivers/infiniband/",
+)  # fmt: skip
+
 WIFI_VENDORS = ("intel/iwlwifi", "ath", "mediatek", "realtek", "ralink", "broadcom")
 
 CLASSES: dict[str, tuple[str, ...]] = {
@@ -84,7 +102,9 @@ CLASSES: dict[str, tuple[str, ...]] = {
         "drivers/block/",
         "drivers/cdrom/",
         "drivers/memstick/",
+        *(f"!{path}" for path in DATACENTRE_STORAGE),
     ),
+    "storage-datacentre": DATACENTRE_STORAGE,
     # Ethernet of PCs, boards and USB adapters.
     "ethernet": (
         "drivers/net/ethernet/",
@@ -296,17 +316,25 @@ def select(
     module name the profile lists itself that is neither a module nor built in is a typo."""
     chosen: set[str] = set()
     unmatched: list[str] = []
-    excluded: set[str] = set()
+    excluded: set[str] = set()  # the profile's own !exclusions: they win over everything
     for given in [*BASE, *selectors]:
+        if given.startswith("!"):
+            excluded |= _matches(tree, given[1:], compatibles)
+            continue
+        # A class's exclusions narrow that class only: "@ethernet @ethernet-datacentre"
+        # keeps the data-centre NICs @ethernet leaves out.
+        wanted: set[str] = set()
+        narrowed: set[str] = set()
         for selector in expand([given]):
             if selector.startswith("!"):
-                excluded |= _matches(tree, selector[1:], compatibles)
+                narrowed |= _matches(tree, selector[1:], compatibles)
                 continue
             matched = _matches(tree, selector, compatibles)
             direct_name = given == selector and "/" not in selector
             if not matched and direct_name and normal_name(selector) not in tree.builtin:
                 unmatched.append(selector)
-            chosen |= matched
+            wanted |= matched
+        chosen |= wanted - narrowed
     return close(tree, chosen - excluded), unmatched
 
 

@@ -30,6 +30,14 @@ MODULES = {
     "fs/btrfs/btrfs.ko": [],
     "crypto/crc32c_generic.ko": [],
     "lib/test_bpf.ko": [],
+    "drivers/ata/ahci.ko": [],
+    "drivers/scsi/sd_mod.ko": [],
+    "drivers/scsi/lpfc/lpfc.ko": [
+        "drivers/scsi/scsi_transport_fc.ko", "drivers/nvme/host/nvme-fc.ko",
+    ],
+    "drivers/scsi/scsi_transport_fc.ko": [],
+    "drivers/nvme/host/nvme-fc.ko": [],
+    "drivers/nvme/host/nvme.ko": [],
 }  # fmt: skip
 ALIASES = (
     "alias of:N*T*Cbrcm,bcm2835-sdhciC* sdhci_iproc\n"
@@ -90,6 +98,23 @@ def test_the_ethernet_class_leaves_out_data_centre_adapters(tree: kmods.ModuleTr
     keep = kept(tree, "@ethernet")
     assert {"e1000", "smsc95xx", "usbnet"} <= keep
     assert "mlx5_core" not in keep
+
+
+def test_a_class_that_leaves_adapters_out_does_not_stop_the_class_that_adds_them(
+    tree: kmods.ModuleTree,
+) -> None:
+    assert {"mlx5_core", "mlxfw", "e1000"} <= kept(tree, "@ethernet", "@ethernet-datacentre")
+    # The profile's own exclusion still wins over every class.
+    keep = kept(tree, "@ethernet", "@ethernet-datacentre", "!mlx5_core")
+    assert "mlx5_core" not in keep and "e1000" in keep
+
+
+def test_the_storage_class_leaves_out_server_and_san_adapters(tree: kmods.ModuleTree) -> None:
+    keep = kept(tree, "@storage")
+    assert {"ahci", "sd_mod", "nvme"} <= keep
+    assert not keep & {"lpfc", "scsi_transport_fc", "nvme_fc"}
+    again = kept(tree, "@storage", "@storage-datacentre")
+    assert {"lpfc", "scsi_transport_fc", "nvme_fc", "ahci"} <= again
 
 
 def test_the_base_keeps_the_images_file_systems_and_their_soft_dependencies(
