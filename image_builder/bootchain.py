@@ -166,24 +166,48 @@ def place_kernel(root: Path, version: str) -> None:
                 path.unlink()
 
 
+CPIO_MAGIC = b"070701"  # newc, as initramfs-tools writes the early (microcode) archive
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def early_archive_length(data: bytes) -> int:
+    """Bytes of the uncompressed archive(s) before the compressed main part: CPU microcode
+    that the kernel must find first, as it is. 0 when the initramfs starts compressed."""
+    offset = 0
+    while data[offset : offset + 6] == CPIO_MAGIC:
+        while data[offset : offset + 6] == CPIO_MAGIC:  # one archive's members
+            size = int(data[offset + 54 : offset + 62], 16)
+            name_size = int(data[offset + 94 : offset + 102], 16)
+            name = data[offset + 110 : offset + 110 + name_size - 1]
+            offset = (((offset + 110 + name_size + 3) & ~3) + size + 3) & ~3
+            if name == b"TRAILER!!!":
+                break
+        while offset < len(data) and data[offset] == 0:  # padding between archives
+            offset += 1
+    return offset
+
+
 def recompress_initramfs(root: Path, runner: Runner) -> None:
-    """Repack /boot/initramfs with the host's zstd (initramfs-tools makes gzip: the tree has
-    no zstd binary, and Debian's kernels all unpack zstd).
-    zstd -17 is 17 % smaller than gzip and the kernel unpacks it faster; a plain cpio would
-    pack smaller still inside system.img's xz, but GRUB then spends longer decoding it than
-    the bytes save (measured under TCG). An archive that starts with an uncompressed early
-    part (CPU microcode) stays as it is: the kernel needs that part first."""
+    """Repack /boot/initramfs's main archive with the host's zstd (initramfs-tools makes
+    gzip: the tree has no zstd binary, and Debian's kernels all unpack zstd). zstd -17 is
+    17 % smaller than gzip and the kernel unpacks it faster; a plain cpio would pack smaller
+    still inside system.img's xz, but GRUB then spends longer decoding it than the bytes save
+    (measured under TCG). An early uncompressed part (CPU microcode) stays in front as it is."""
     initramfs = root / "boot/initramfs"
-    with initramfs.open("rb") as packed:
-        if packed.read(2) != b"\x1f\x8b":
-            return
+    data = initramfs.read_bytes()
+    early = early_archive_length(data)
+    if data[early : early + 2] != GZIP_MAGIC:
+        return
     plain = initramfs.with_name("initramfs.cpio")
-    with gzip.open(initramfs, "rb") as source, plain.open("wb") as target:
-        shutil.copyfileobj(source, target, 1 << 20)
-    packed_path = initramfs.with_name("initramfs.zst")
-    runner.run(["zstd", "-17", "-q", "-f", "-T0", str(plain), "-o", str(packed_path)], step=STEP)
+    plain.write_bytes(gzip.decompress(data[early:]))
+    packed = initramfs.with_name("initramfs.zst")
+    runner.run(["zstd", "-17", "-q", "-f", "-T0", str(plain), "-o", str(packed)], step=STEP)
     plain.unlink()
-    packed_path.replace(initramfs)
+    with initramfs.with_name("initramfs.new").open("wb") as target:
+        target.write(data[:early])
+        target.write(packed.read_bytes())
+    packed.unlink()
+    initramfs.with_name("initramfs.new").replace(initramfs)
 
 
 def kernel_command_line(spec: BuildSpec) -> str:
