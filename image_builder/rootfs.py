@@ -22,6 +22,7 @@ from .chroot import Chroot
 from .errors import BuildError
 from .options import SOURCES_DIR, EngineOptions, host_source
 from .runner import Runner
+from .secrets import manifest_sources
 from .spec import BUILDER_VERSION, BuildSpec
 
 POLICY_RC_D = "#!/bin/sh\nexit 101\n"  # services are not started in an image tree
@@ -191,13 +192,10 @@ def mmdebstrap_argv(
 
 
 def base_inputs(spec: BuildSpec, options: EngineOptions, packages: list[str]) -> dict:
-    """What a base tree is made of (base_cache.py's key; versions are checked on use)."""
-    return {
-        "builder_version": BUILDER_VERSION,
-        "argv": mmdebstrap_argv(
-            spec, Path("/base"), replace(options, apt_cache_dir=None), packages
-        ),
-    }
+    """What a base tree is made of (base_cache.py's key; versions are checked on use). A
+    mirror's password is masked: it changes nothing in the tree and must not reach a key."""
+    argv = mmdebstrap_argv(spec, Path("/base"), replace(options, apt_cache_dir=None), packages)
+    return {"builder_version": BUILDER_VERSION, "argv": manifest_sources(argv)}
 
 
 class MissingPackages:

@@ -152,6 +152,14 @@ def test_what_changes_the_base_changes_its_key() -> None:
     assert json.dumps(data)  # the spec data itself is plain JSON (no paths leak into keys)
 
 
+def test_a_mirror_password_never_reaches_the_key_material() -> None:
+    with_password = EngineOptions(mirror="http://user:s3cret-pw@mirror.example/debian")
+    plain = spec()
+    inputs = base_inputs(plain, with_password, base_packages(plain, ()))
+    assert "s3cret-pw" not in json.dumps(inputs)
+    assert "mirror.example/debian" in json.dumps(inputs)
+
+
 def test_the_builder_version_is_part_of_the_key(monkeypatch) -> None:
     reference = key(spec())
     monkeypatch.setattr("image_builder.rootfs.BUILDER_VERSION", "test-next")
