@@ -151,3 +151,27 @@ def test_the_initramfs_is_repacked_with_zstd_behind_an_early_microcode_archive(
     (boot / "initramfs").write_bytes(b"\x28\xb5\x2f\xfd already zstd")
     recompress_initramfs(tmp_path / "root", Runner(NullReporter()))
     assert (boot / "initramfs").read_bytes() == b"\x28\xb5\x2f\xfd already zstd"
+
+
+def test_the_fat_gets_the_largest_clusters_fat32_allows(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+
+    from image_builder.assemble import FAT32_MIN_CLUSTERS, make_fat, sectors_per_cluster
+    from image_builder.report import NullReporter
+    from image_builder.runner import Runner
+
+    for size_mib in (34, 64, 146, 300, 600, 1200, 4000, 9000):
+        per_cluster = sectors_per_cluster(size_mib)
+        clusters = size_mib * 2048 // per_cluster
+        assert clusters >= FAT32_MIN_CLUSTERS or per_cluster == 1
+        assert per_cluster == 64 or clusters // 2 < FAT32_MIN_CLUSTERS  # none larger fits
+    if not shutil.which("mkfs.vfat"):
+        return
+    fat = tmp_path / "fat.img"
+    source = tmp_path / "system.img"
+    source.write_bytes(b"squashfs" * 1000)
+    make_fat(path=fat, size_mib=146, volume_id="ABCD1234", files={"system.img": source},
+             runner=Runner(NullReporter()))  # fmt: skip
+    described = subprocess.run(["file", "-b", str(fat)], capture_output=True, text=True).stdout
+    assert "FAT (32 bit)" in described and "sectors/cluster 4" in described, described
