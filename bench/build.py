@@ -221,13 +221,19 @@ def rootfs_phases(build_log: Path) -> list[tuple[str, float]]:
     return [(label, bounds[i + 1] - moment) for i, (label, moment) in enumerate(marks)]
 
 
-def boot_time(disk: Path, workdir: Path, arch: str) -> float:
+def boot_time(disk: Path, workdir: Path, arch: str, name: str, *, no_menu: bool = False) -> float:
+    """Seconds from QEMU start to the serial console's login prompt. no_menu: a system.cfg
+    that skips the engine's 2 s boot menu (the plain reference has none), as the boot test
+    does."""
+    from image_builder.image_tools import write_boot_file
     from image_builder.qemu import Arm64UefiVM, QemuVM
 
-    copy = workdir / "boot.img"
+    copy = workdir / f"{name}-boot.img"
     subprocess.run(["cp", "--sparse=always", str(disk), str(copy)], check=True)
+    if no_menu:
+        write_boot_file(copy, "system.cfg", b"set timeout=0\n")
     machine = Arm64UefiVM if arch == "arm64" else QemuVM
-    with machine(copy, log_path=workdir / "console.log") as vm:
+    with machine(copy, log_path=workdir / f"{name}-console.log") as vm:
         seconds = vm.wait_for_login_prompt(600)
         vm.kill()
     return seconds
@@ -390,11 +396,12 @@ def main() -> int:
     for phase, seconds in rootfs_phases(result.artifact("log").path):
         print(f"    rootfs: {phase:34} {seconds:8.1f} s")
     if not args.no_boot:
-        seconds = boot_time(result.artifact("disk-raw").path, args.workdir, spec.arch)
+        disk = result.artifact("disk-raw").path
+        seconds = boot_time(disk, args.workdir, spec.arch, "engine", no_menu=True)
         hand_dir = args.workdir / "hand"
         plain = plain_debian_disk(hand_dir / "root", args.workdir, spec.arch, hand_dir)
-        plain_seconds = boot_time(plain, args.workdir, spec.arch)
-        print(f"boot to login: prompt (QEMU TCG, UEFI, {spec.arch}):")
+        plain_seconds = boot_time(plain, args.workdir, spec.arch, "plain")
+        print(f"boot to login: prompt (QEMU TCG, UEFI, {spec.arch}; no boot menu wait):")
         print(f"{'':24}{'engine':>12}{'plain Debian':>14}{'ratio':>8}  target")
         ratio = seconds / plain_seconds
         print(f"{'seconds':24}{seconds:12.1f}{plain_seconds:14.1f}{ratio:8.2f}  <= 1.00"
