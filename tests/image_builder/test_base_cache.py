@@ -164,3 +164,48 @@ def test_the_builder_version_is_part_of_the_key(monkeypatch) -> None:
     reference = key(spec())
     monkeypatch.setattr("image_builder.rootfs.BUILDER_VERSION", "test-next")
     assert key(spec()) != reference
+
+
+def test_apt_in_the_tree_uses_the_hosts_resolver_and_the_trees_link_comes_back(
+    tmp_path: Path,
+) -> None:
+    from image_builder.rootfs import host_resolver
+
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    (etc / "resolv.conf").symlink_to("../run/systemd/resolve/stub-resolv.conf")
+    with host_resolver(tmp_path):
+        resolv = etc / "resolv.conf"
+        assert not resolv.is_symlink()
+        assert resolv.read_text() == Path("/etc/resolv.conf").read_text()
+    assert os.readlink(etc / "resolv.conf") == "../run/systemd/resolve/stub-resolv.conf"
+    assert sorted(path.name for path in etc.iterdir()) == ["resolv.conf"]
+    # A tree without one gets none back, even when apt fails inside.
+    (etc / "resolv.conf").unlink()
+    try:
+        with host_resolver(tmp_path):
+            raise RuntimeError("apt failed")
+    except RuntimeError:
+        pass
+    assert list(etc.iterdir()) == []
+
+
+def test_packages_apt_cannot_find_are_named_for_the_blueprint() -> None:
+    from image_builder.errors import BuildError
+    from image_builder.rootfs import MissingPackages
+
+    missing = MissingPackages(spec())
+    for line in ("E: Unable to locate package nginx-ful", "Reading package lists...",
+                 "E: Package 'exim' has no installation candidate"):  # fmt: skip
+        missing.watch(line)
+    assert missing.hint() == (
+        f"package(s) not found in Debian bookworm/amd64 ({', '.join(spec().components)}): "
+        "nginx-ful, exim"
+    )
+    try:
+        missing.check()
+    except BuildError as error:
+        assert error.step == "rootfs" and "nginx-ful" in error.message
+    else:
+        raise AssertionError("check() must fail the build")
+    assert MissingPackages(spec()).hint() is None
