@@ -71,7 +71,9 @@ def trim_docs(root: Path) -> int:
 
 def trim(spec: BuildSpec, root: Path, chroot: Chroot, runner: Runner) -> None:
     slim.drop_package_manager(spec, chroot)
+    slim.drop_perl(spec, chroot)
     slim.trim_python(spec, chroot)
+    slim.trim_hardware_names(spec, chroot)
     removed = 0
     for pattern in REMOVE_GLOBS:
         for path in root.glob(pattern):

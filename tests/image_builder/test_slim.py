@@ -169,3 +169,86 @@ def test_apt_stays_when_asked_for_or_when_it_would_take_a_wanted_package(tmp_pat
     chroot = ScriptedChroot(tmp_path, {"-s": wanted, "showmanual": "apt\nunattended-upgrades"})
     assert slim.drop_package_manager(spec(), chroot) == []
     assert all(command[:3] != ("apt-get", "purge", "-y") for command in chroot.ran)
+
+
+def perl_tree(tmp_path: Path, extra_status: str = "") -> Path:
+    """perl-base, debconf's Perl frontend and adduser, as a minbase tree has them (bookworm
+    lists /usr/sbin/adduser as /usr/sbin, debconf's as /usr/share; dpkg lists /bin paths)."""
+    root = tree(tmp_path, "\nPackage: perl-base\nStatus: install ok installed\n"
+                "\nPackage: debconf\nStatus: install ok installed\nDepends: perl-base\n"
+                + extra_status)  # fmt: skip
+    info = root / "var/lib/dpkg/info"
+    info.mkdir(parents=True)
+    scripts = {
+        "perl-base": ("/bin/perl", "#!/bin/sh\n"),  # the binary itself: not a script
+        "debconf": ("/usr/share/debconf/frontend", "#!/usr/bin/perl -w\nuse strict;\n"),
+        "adduser": ("/usr/sbin/adduser", "#! /usr/bin/perl\n"),
+    }
+    for package, (path, text) in scripts.items():
+        (info / f"{package}.list").write_text(f"/.\n{path}\n")
+        target = root / path.lstrip("/").replace("bin/perl", "usr/bin/perl")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+    return root
+
+
+def test_perl_goes_when_only_the_packaging_tools_use_it(tmp_path: Path) -> None:
+    root = perl_tree(tmp_path)
+    assert slim.perl_programs(root) == []
+    assert slim.perl_kept_reason(spec(), root) is None
+    chroot = ScriptedChroot(root, {})
+    assert slim.drop_perl(spec(), chroot) is True
+    (command,) = chroot.ran
+    assert command[:2] == ("dpkg", "--purge") and command[-1] == "perl-base"
+    assert "--force-remove-essential" in command
+
+
+def test_perl_stays_for_anything_that_could_run_it(tmp_path: Path) -> None:
+    root = perl_tree(tmp_path)
+    assert "installs Perl" in slim.perl_kept_reason(spec(packages=["libjson-perl"]), root)
+    assert "debconf" in slim.perl_kept_reason(spec(packages=["apt"]), root)
+    assert "mention Perl" in slim.perl_kept_reason(
+        spec(setup_commands=["perl -pi -e 's/a/b/' /etc/motd"]), root
+    )
+    # A script of the blueprint's own, which no package installed.
+    tool = root / "usr/local/bin/report"
+    tool.parent.mkdir(parents=True)
+    tool.write_text("#!/usr/bin/env perl\nprint 1;\n")
+    assert "/usr/local/bin/report" in slim.perl_kept_reason(spec(), root)
+    tool.unlink()
+    users = perl_tree(tmp_path / "users", "\nPackage: munin-node\nStatus: install ok installed"
+                      "\nDepends: perl:any, libnet-server-perl\n")  # fmt: skip
+    assert "munin-node" in slim.perl_kept_reason(spec(), users)
+    chroot = ScriptedChroot(users, {})
+    assert slim.drop_perl(spec(), chroot) is False and chroot.ran == []
+
+
+def hwdb_tree(tmp_path: Path, extra_status: str = "") -> Path:
+    root = tree(tmp_path, extra_status)
+    hwdb = root / slim.HWDB_DIR
+    hwdb.mkdir(parents=True)
+    for name in ("20-OUI.hwdb", "20-usb-vendor-model.hwdb", "20-net-ifname.hwdb",
+                 "60-keyboard.hwdb", "70-mouse.hwdb"):  # fmt: skip
+        (hwdb / name).write_text("# names\n")
+    (root / "usr/bin").mkdir(parents=True)
+    (root / "usr/bin/systemd-hwdb").write_text("")
+    return root
+
+
+def test_the_hardware_name_databases_go_and_hwdb_bin_is_rebuilt(tmp_path: Path) -> None:
+    root = hwdb_tree(tmp_path)
+    chroot = ScriptedChroot(root, {})
+    removed = slim.trim_hardware_names(spec(), chroot)
+    assert removed == ["20-OUI.hwdb", "20-usb-vendor-model.hwdb"]
+    left = sorted(path.name for path in (root / slim.HWDB_DIR).iterdir())
+    assert left == ["20-net-ifname.hwdb", "60-keyboard.hwdb", "70-mouse.hwdb"]
+    assert chroot.ran == [("systemd-hwdb", "update", "--usr")]
+
+
+def test_the_hardware_names_stay_for_tools_that_show_them(tmp_path: Path) -> None:
+    root = hwdb_tree(tmp_path)
+    chroot = ScriptedChroot(root, {})
+    assert slim.trim_hardware_names(spec(packages=["usbutils"]), chroot) == []
+    installed = hwdb_tree(tmp_path / "pa", "\nPackage: pulseaudio\nStatus: install ok installed\n")
+    assert slim.trim_hardware_names(spec(), ScriptedChroot(installed, {})) == []
+    assert chroot.ran == [] and (root / slim.HWDB_DIR / "20-OUI.hwdb").exists()
