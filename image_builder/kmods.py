@@ -31,10 +31,11 @@ STEP = "boot"
 MODULE_SUFFIX = re.compile(r"\.ko(\.xz|\.zst|\.gz)?$")
 
 # Always kept: the image's own file systems and boot path, the network stack a device may
-# configure (firewall, bridge, VLAN, tunnels), crypto and library helpers requested by name.
+# configure (firewall, bridge, VLAN, tunnels), crypto and library helpers requested by name;
+# binfmt_misc for systemd-binfmt (Debian's Python registers itself there).
 BASE = (
     "fs/squashfs/", "fs/overlayfs/", "fs/ext4/", "fs/jbd2/", "fs/mbcache", "fs/fat/",
-    "fs/nls/", "fs/autofs/", "fs/efivarfs/", "fs/fuse/", "drivers/block/loop",
+    "fs/nls/", "fs/autofs/", "fs/efivarfs/", "fs/fuse/", "fs/binfmt_misc", "drivers/block/loop",
     "crypto/", "lib/", "!lib/test_*", "arch/*/crypto/",
     "net/packet/", "net/unix/", "net/ipv4/", "net/ipv6/", "net/core/", "net/sched/",
     "net/netfilter/", "net/bridge/", "net/8021q/", "net/802/", "net/llc/", "net/key/",
