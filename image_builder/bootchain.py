@@ -101,7 +101,15 @@ def cut_kernel_modules(
             compatibles |= kmods.dtb_compatibles(dtb.read_bytes())
         except (OSError, ValueError) as error:
             raise BuildError(STEP, f"cannot read the device tree {dtb.name}: {error}") from error
-    keep, unknown = kmods.select(tree, spec.kernel_modules, compatibles)
+    missing = kmods.firmware_missing(root / "usr/lib/firmware")
+    keep, unknown = kmods.select(
+        tree, [*spec.kernel_modules, *(f"!{path}" for path in missing)], compatibles
+    )
+    for path, firmware in missing.items():
+        chroot.runner.reporter.log(
+            f"kernel modules: {path} left out, the image has no /usr/lib/firmware/{firmware} "
+            "(add its firmware package to the profile to keep them)"
+        )
     # The boot scheme's drivers name every board it boots; a kernel may lack some.
     keep = kmods.close(tree, keep | {name for m in boot_modules for name in tree.by_alias(m)})
     if unknown:

@@ -217,6 +217,16 @@ CLASSES: dict[str, tuple[str, ...]] = {
     ),
 }
 DEVICETREE = "@devicetree"
+# Drivers that cannot bring their device up without its firmware (amdgpu stops at "failed to
+# load firmware"), by the directory of /usr/lib/firmware they need: kept only when the image
+# has it. The seeded PC has no firmware-amd-graphics (~60 MB); its screen still works through
+# the UEFI framebuffer (simpledrm). amdgpu alone is 18 MB of a PC's modules.
+FIRMWARE_BOUND = {"drivers/gpu/drm/amd/": "amdgpu"}
+
+
+def firmware_missing(firmware: Path) -> dict[str, str]:
+    """Selector -> firmware directory, for the firmware-bound drivers the image cannot run."""
+    return {path: need for path, need in FIRMWARE_BOUND.items() if not (firmware / need).is_dir()}
 
 
 def normal_name(name: str) -> str:

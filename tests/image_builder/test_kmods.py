@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from image_builder import BuildSpec, kmods
+from image_builder import BuildSpec, bootchain, kmods
 from image_builder.errors import SpecError
+
+from .conftest import minimal_spec_data
 
 MLX = "drivers/net/ethernet/mellanox"
 # path under kernel/ → what modules.dep says it needs
@@ -25,6 +29,8 @@ MODULES = {
     "drivers/mmc/host/sdhci-iproc.ko": ["drivers/mmc/host/sdhci-pltfm.ko"],
     "drivers/mmc/host/sdhci-pltfm.ko": [],
     "drivers/gpu/drm/nouveau/nouveau.ko": [],
+    "drivers/gpu/drm/amd/amdgpu/amdgpu.ko": [],
+    "drivers/gpu/drm/i915/i915.ko": [],
     "fs/ext4/ext4.ko": ["fs/jbd2/jbd2.ko"],
     "fs/jbd2/jbd2.ko": [],
     "fs/btrfs/btrfs.ko": [],
@@ -49,7 +55,10 @@ ALIASES = (
 
 @pytest.fixture
 def tree(tmp_path: Path) -> kmods.ModuleTree:
-    directory = tmp_path / "6.1.0-test"
+    return module_tree(tmp_path / "6.1.0-test")
+
+
+def module_tree(directory: Path) -> kmods.ModuleTree:
     lines = []
     for path, deps in MODULES.items():
         file = directory / "kernel" / path
@@ -178,3 +187,39 @@ def test_dtb_compatibles_reads_every_node(tmp_path: Path) -> None:
     }
     with pytest.raises(ValueError, match="not a device tree"):
         kmods.dtb_compatibles(b"\0" * 64)
+
+
+@dataclass
+class DepmodChroot:
+    """What cut_kernel_modules runs in the tree: depmod, and the build log."""
+
+    root: Path
+    ran: list[tuple[str, ...]] = field(default_factory=list)
+    logged: list[str] = field(default_factory=list)
+
+    def run(self, *command: str, step: str, **_kwargs) -> None:
+        self.ran.append(command)
+
+    @property
+    def runner(self) -> SimpleNamespace:
+        return SimpleNamespace(reporter=SimpleNamespace(log=self.logged.append))
+
+
+def test_a_driver_that_needs_firmware_stays_only_with_its_firmware(tmp_path: Path) -> None:
+    spec = BuildSpec.from_dict({**minimal_spec_data(), "kernel_modules": ["@graphics"]})
+    root = tmp_path / "root"
+    module_tree(root / "usr/lib/modules/6.1.0-test")
+    chroot = DepmodChroot(root)
+    keep = bootchain.cut_kernel_modules(spec.normalise(), root, chroot, "6.1.0-test")
+    assert "i915" in keep and "amdgpu" not in keep
+    assert not (root / "usr/lib/modules/6.1.0-test/kernel/drivers/gpu/drm/amd").exists()
+    assert any("/usr/lib/firmware/amdgpu" in line for line in chroot.logged)
+    assert chroot.ran == [("depmod", "-a", "6.1.0-test")]
+
+    with_firmware = tmp_path / "with-firmware"
+    module_tree(with_firmware / "usr/lib/modules/6.1.0-test")
+    (with_firmware / "usr/lib/firmware/amdgpu").mkdir(parents=True)
+    keep = bootchain.cut_kernel_modules(
+        spec.normalise(), with_firmware, DepmodChroot(with_firmware), "6.1.0-test"
+    )
+    assert {"i915", "amdgpu"} <= set(keep)
