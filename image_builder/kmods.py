@@ -138,6 +138,7 @@ CLASSES: dict[str, tuple[str, ...]] = {
         "drivers/gpu/drm/scheduler/",
         "drivers/gpu/drm/ttm/",
         "drivers/video/",
+        "!drivers/video/fbdev/",  # pre-KMS framebuffers; the helpers DRM uses come back
         "drivers/media/cec/",
         "drivers/i2c/algos/",
     ),
@@ -218,15 +219,24 @@ CLASSES: dict[str, tuple[str, ...]] = {
 }
 DEVICETREE = "@devicetree"
 # Drivers that cannot bring their device up without its firmware (amdgpu stops at "failed to
-# load firmware"), by the directory of /usr/lib/firmware they need: kept only when the image
-# has it. The seeded PC has no firmware-amd-graphics (~60 MB); its screen still works through
-# the UEFI framebuffer (simpledrm). amdgpu alone is 18 MB of a PC's modules.
-FIRMWARE_BOUND = {"drivers/gpu/drm/amd/": "amdgpu"}
+# load firmware"), by the files of /usr/lib/firmware they load (a glob): kept only when the
+# image has them, i.e. when the profile lists their firmware package. The seeded PC has no
+# firmware-amd-graphics (~60 MB); its screen still works through the UEFI framebuffer
+# (simpledrm). amdgpu alone is 18 MB of a PC's modules.
+FIRMWARE_BOUND = {
+    "drivers/gpu/drm/amd/": "amdgpu/*",  # firmware-amd-graphics
+    "drivers/net/wireless/broadcom/brcm80211/": "brcm/*",  # firmware-brcm80211
+    "drivers/net/wireless/broadcom/b43/": "b43/*",  # b43-fwcutter (contrib)
+    "drivers/net/wireless/broadcom/b43legacy/": "b43legacy/*",
+    "drivers/net/wireless/intel/iwlwifi/": "iwlwifi-*",  # firmware-iwlwifi
+    "drivers/net/ethernet/broadcom/bnx2x/": "bnx2x/*",  # firmware-bnx2x
+    "drivers/net/ethernet/broadcom/bnx2": "bnx2/*",  # firmware-bnx2
+}
 
 
 def firmware_missing(firmware: Path) -> dict[str, str]:
-    """Selector -> firmware directory, for the firmware-bound drivers the image cannot run."""
-    return {path: need for path, need in FIRMWARE_BOUND.items() if not (firmware / need).is_dir()}
+    """Selector -> firmware glob, for the firmware-bound drivers the image cannot run."""
+    return {path: files for path, files in FIRMWARE_BOUND.items() if not any(firmware.glob(files))}
 
 
 def normal_name(name: str) -> str:

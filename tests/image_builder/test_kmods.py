@@ -219,7 +219,11 @@ def test_a_driver_that_needs_firmware_stays_only_with_its_firmware(tmp_path: Pat
     with_firmware = tmp_path / "with-firmware"
     module_tree(with_firmware / "usr/lib/modules/6.1.0-test")
     (with_firmware / "usr/lib/firmware/amdgpu").mkdir(parents=True)
+    (with_firmware / "usr/lib/firmware/amdgpu/polaris10_mc.bin").write_bytes(b"fw")
     keep = bootchain.cut_kernel_modules(
         spec.normalise(), with_firmware, DepmodChroot(with_firmware), "6.1.0-test"
     )
     assert {"i915", "amdgpu"} <= set(keep)
+    assert kmods.firmware_missing(with_firmware / "usr/lib/firmware").keys() == (
+        kmods.FIRMWARE_BOUND.keys() - {"drivers/gpu/drm/amd/"}
+    )
