@@ -101,15 +101,22 @@ def cut_kernel_modules(
             compatibles |= kmods.dtb_compatibles(dtb.read_bytes())
         except (OSError, ValueError) as error:
             raise BuildError(STEP, f"cannot read the device tree {dtb.name}: {error}") from error
-    missing = kmods.firmware_missing(root / "usr/lib/firmware")
-    keep, unknown = kmods.select(
-        tree, [*spec.kernel_modules, *(f"!{path}" for path in missing)], compatibles
-    )
-    for path, firmware in missing.items():
-        chroot.runner.reporter.log(
-            f"kernel modules: {path} left out, the image has no /usr/lib/firmware/{firmware} "
-            "(add its firmware package to the profile to keep them)"
-        )
+    keep, unknown = kmods.select(tree, spec.kernel_modules, compatibles)
+    missing = {
+        path: firmware
+        for path, firmware in kmods.firmware_missing(root / "usr/lib/firmware").items()
+        if keep & kmods.matching(tree, path)
+    }
+    if missing:  # as exclusions: what other kept modules need comes back with them
+        exclusions = [f"!{path}" for path in missing]
+        narrower, _ = kmods.select(tree, [*spec.kernel_modules, *exclusions], compatibles)
+        for path, firmware in missing.items():
+            if gone := (keep - narrower) & kmods.matching(tree, path):
+                chroot.runner.reporter.log(
+                    f"kernel modules: {', '.join(sorted(gone))} left out: the image has no "
+                    f"/usr/lib/firmware/{firmware} (add its firmware package to the profile)"
+                )
+        keep = narrower
     # The boot scheme's drivers name every board it boots; a kernel may lack some.
     keep = kmods.close(tree, keep | {name for m in boot_modules for name in tree.by_alias(m)})
     if unknown:
@@ -209,7 +216,9 @@ def recompress_initramfs(root: Path, runner: Runner) -> None:
     plain = initramfs.with_name("initramfs.cpio")
     plain.write_bytes(gzip.decompress(data[early:]))
     packed = initramfs.with_name("initramfs.zst")
-    runner.run(["zstd", "-17", "-q", "-f", "-T0", str(plain), "-o", str(packed)], step=STEP)
+    # -B: 8 MiB jobs, so -T0 packs a ~20 MB archive on every core (one job otherwise, the
+    # longest part of the boot step); still one frame, 0.05 % larger.
+    runner.run(["zstd", "-17", "-B8M", "-q", "-f", "-T0", str(plain), "-o", str(packed)], step=STEP)
     plain.unlink()
     with initramfs.with_name("initramfs.new").open("wb") as target:
         target.write(data[:early])

@@ -359,6 +359,11 @@ def select(
     return close(tree, chosen - excluded), unmatched
 
 
+def matching(tree: ModuleTree, selector: str) -> set[str]:
+    """The modules a name or path selector matches, without their dependencies."""
+    return _matches(tree, selector, ())
+
+
 def _matches(tree: ModuleTree, selector: str, compatibles: Iterable[str]) -> set[str]:
     if selector == DEVICETREE:
         return tree.devicetree_modules(compatibles)

@@ -215,6 +215,12 @@ def test_a_driver_that_needs_firmware_stays_only_with_its_firmware(tmp_path: Pat
     assert not (root / "usr/lib/modules/6.1.0-test/kernel/drivers/gpu/drm/amd").exists()
     assert any("/usr/lib/firmware/amdgpu" in line for line in chroot.logged)
     assert chroot.ran == [("depmod", "-a", "6.1.0-test")]
+    # A profile that never asked for the driver hears nothing about its firmware.
+    virtio = BuildSpec.from_dict({**minimal_spec_data(), "kernel_modules": ["@virtio"]})
+    quiet = DepmodChroot(tmp_path / "virtio")
+    module_tree(quiet.root / "usr/lib/modules/6.1.0-test")
+    bootchain.cut_kernel_modules(virtio.normalise(), quiet.root, quiet, "6.1.0-test")
+    assert not any("left out" in line for line in quiet.logged)
 
     with_firmware = tmp_path / "with-firmware"
     module_tree(with_firmware / "usr/lib/modules/6.1.0-test")
