@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from image_builder import BuildSpec, EngineOptions, NullReporter, build  # noqa: E402
+from image_builder.assemble import squashfs_block  # noqa: E402
 from image_builder.boot import scheme_for  # noqa: E402
 from image_builder.options import DEFAULT_CACHE_DIR  # noqa: E402
 from image_builder.rootfs import (  # noqa: E402
@@ -160,13 +161,14 @@ def plain_debian_disk(root: Path, workdir: Path, arch: str, hand_dir: Path) -> P
 
 
 def firmware_share(root: Path, workdir: Path) -> int:
-    """Bytes /usr/lib/firmware takes in system.img: the directory packed alone the same way."""
+    """Bytes /usr/lib/firmware takes in system.img: the directory packed alone the same way
+    (the engine's compressor and block size)."""
     firmware = root / "usr/lib/firmware"
     if not firmware.is_dir():
         return 0
     packed = workdir / "firmware.sqfs"
     run(["mksquashfs", str(firmware), str(packed), "-noappend", "-no-progress",
-         "-comp", "xz", "-b", "1M"], timeout=1800)  # fmt: skip
+         "-comp", "xz", "-b", squashfs_block(root)], timeout=1800)  # fmt: skip
     return packed.stat().st_size
 
 

@@ -175,3 +175,18 @@ def test_the_fat_gets_the_largest_clusters_fat32_allows(tmp_path: Path) -> None:
              runner=Runner(NullReporter()))  # fmt: skip
     described = subprocess.run(["file", "-b", str(fat)], capture_output=True, text=True).stdout
     assert "FAT (32 bit)" in described and "sectors/cluster 4" in described, described
+
+
+def test_squashfs_blocks_are_small_unless_the_image_is_mostly_firmware(tmp_path: Path) -> None:
+    from image_builder import assemble
+
+    root = tmp_path / "root"
+    (root / "usr/lib/python3.11").mkdir(parents=True)
+    (root / "usr/lib/python3.11/os.py").write_bytes(b"x" * 300_000)
+    assert assemble.squashfs_block(root) == assemble.SQUASHFS_BLOCK  # no firmware at all
+    (root / "usr/lib/firmware").mkdir()
+    (root / "usr/lib/firmware/iwlwifi-cc-a0-77.ucode").write_bytes(b"f" * 100_000)
+    (root / "usr/lib/firmware/link.ucode").symlink_to("iwlwifi-cc-a0-77.ucode")
+    assert assemble.squashfs_block(root) == assemble.SQUASHFS_BLOCK  # a quarter: small blocks
+    (root / "usr/lib/firmware/amdgpu.bin").write_bytes(b"f" * 100_000)
+    assert assemble.squashfs_block(root) == assemble.FIRMWARE_SQUASHFS_BLOCK  # 40 %
