@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from .base_cache import tree_bytes
 from .boot import BootPartition
 from .bootchain import fat_uuid
 from .runner import Runner
@@ -90,16 +91,6 @@ def write_metadata(
 SQUASHFS_BLOCK = "256K"
 FIRMWARE_SQUASHFS_BLOCK = "1M"
 FIRMWARE_SHARE = 1 / 3
-
-
-def tree_bytes(path: Path) -> int:
-    total = 0
-    for directory, _dirs, files in os.walk(path):
-        for name in files:
-            entry = Path(directory, name)
-            if not entry.is_symlink():
-                total += entry.stat().st_size
-    return total
 
 
 def squashfs_block(root: Path) -> str:

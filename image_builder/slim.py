@@ -109,11 +109,10 @@ def drop_package_manager(spec: BuildSpec, chroot: Chroot) -> list[str]:
 
 def python_users(root: Path) -> list[str]:
     """Installed packages, other than Python's own, that depend on Python."""
-    status = (root / "var/lib/dpkg/status").read_text(errors="replace")
     users = []
-    for package in paragraphs(status):
+    for package in installed_packages(root):
         name = package.get("package", "")
-        if not package.get("status", "").endswith(" installed") or PYTHON_FAMILY.match(name):
+        if PYTHON_FAMILY.match(name):
             continue
         depends = f"{package.get('depends', '')}, {package.get('pre-depends', '')}"
         if PYTHON_DEPENDENCY.search(depends):
