@@ -28,12 +28,10 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
 import time
-import traceback
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -49,6 +47,7 @@ IMAGE_JSON = Path("/usr/lib/genpack/image.json")
 STATE = Path("/run/genpack")
 NETWORK_DIR = Path("/run/systemd/network")
 SYS_NET = Path("/sys/class/net")
+UDEVADM = Path("/usr/bin/udevadm")
 ENV_DIR = STATE / "env"
 LOWER = Path("/run/initramfs/ro")
 WPA_CONF = STATE / "wpa_supplicant.conf"
@@ -133,7 +132,7 @@ def wireless_interfaces() -> list[str]:
 
 def settle_udev() -> None:
     """udev renames NICs (eth0 -> enp0s3) early; wait for it before picking "the first"."""
-    if shutil.which("udevadm"):
+    if UDEVADM.exists():
         subprocess.run(["udevadm", "settle", "--timeout=10"], check=False)
 
 
@@ -734,6 +733,8 @@ def main(argv: list[str]) -> int:
         if command == "wifi":
             return command_wifi()
     except Exception as error:
+        import traceback  # only on failure: its imports cost a second at boot under emulation
+
         traceback.print_exc()
         if command == "status" and boot_test_requested():
             finish_boot_test(f"{BOOT_TEST_FAILURE} ({type(error).__name__}: {error})")

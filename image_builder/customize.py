@@ -41,10 +41,21 @@ DEVICE_UNITS = (
 # Debian's wpa_supplicant.service is its D-Bus service (for NetworkManager); the agent runs the
 # client itself (genpack-wifi.service), and images have no D-Bus daemon.
 DEBIAN_WIFI_UNIT = "wpa_supplicant.service"
+# e2fsprogs' scrub of ext4 volumes on LVM (snapshot, check, drop the snapshot) and its reaper of
+# stale snapshots: without lvm2 there is nothing to scrub, and the reaper starts at every boot.
+LVM_ONLY_UNITS = ("e2scrub_reap.service", "e2scrub_all.timer")
+LVM_TOOL = "usr/sbin/lvcreate"
 UNIT_DIRS = ("etc/systemd/system", "usr/lib/systemd/system", "lib/systemd/system")
 # Keeps maintainer scripts of packages purged or installed by setup commands from starting
 # daemons inside the build host's chroot.
 POLICY_RC_D = "#!/bin/sh\nexit 101\n"
+# The one host key genpack-ssh-keygen.service makes; without this sshd also looks for RSA and
+# ECDSA keys and logs each missing one at every start.
+SSHD_HOST_KEYS = (
+    "etc/ssh/sshd_config.d/genpack-host-keys.conf",
+    b"# genpack: the host key made on first boot (genpack-ssh-keygen.service)\n"
+    b"HostKey /etc/ssh/ssh_host_ed25519_key\n",
+)
 
 
 def device_file(name: str) -> bytes:
@@ -114,6 +125,8 @@ def install_device_files(spec: BuildSpec, root: Path, build_id: str) -> None:
     install_host_file(
         root, "/etc/initramfs-tools/hooks/genpack", device_file("initramfs/hook"), 0o755
     )
+    if (root / "usr/sbin/sshd").exists():
+        install_host_file(root, *SSHD_HOST_KEYS)
 
 
 def create_groups(spec: BuildSpec, chroot: Chroot) -> None:
@@ -273,6 +286,10 @@ def enable_services(spec: BuildSpec, chroot: Chroot) -> None:
         and unit_exists(chroot.root, DEBIAN_WIFI_UNIT)
     ):
         chroot.run("systemctl", "disable", DEBIAN_WIFI_UNIT, step="services")
+    if not (chroot.root / LVM_TOOL).exists():
+        idle = [u for u in LVM_ONLY_UNITS if u not in spec.services and unit_exists(chroot.root, u)]
+        if idle:
+            chroot.run("systemctl", "disable", *idle, step="services")
 
 
 def drop_usrmerge(chroot: Chroot) -> None:

@@ -13,7 +13,6 @@ words of the status file by :func:`wifi_event`.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,6 +24,8 @@ _HEX64_RE = re.compile(r"[0-9A-Fa-f]{64}\Z")
 
 def wpa_psk(passphrase: str, ssid: str) -> str:
     """The WPA2 pre-shared key for a passphrase, as 64 hex digits."""
+    import hashlib  # here: it loads OpenSSL, which the agent needs only for a Wi-Fi passphrase
+
     key = hashlib.pbkdf2_hmac("sha1", passphrase.encode(), ssid.encode(), 4096, 32)
     return key.hex()
 

@@ -50,6 +50,14 @@ def test_minimal_image_boots_and_applies_hostname_and_static_address(
         assert "10.0.2.15/24" in shell(vm, "ip -br addr")
         # Static, not DHCP: networkd's file for the address is the agent's static one.
         assert "10-genpack-static.network" in shell(vm, "ls /run/systemd/network")
+        # First boot made the one host key sshd serves; nothing waits for LVM it does not have.
+        shell(vm, "systemctl start ssh.service")
+        assert shell(vm, "ls /etc/ssh | grep host_").split() == [
+            "ssh_host_ed25519_key",
+            "ssh_host_ed25519_key.pub",
+        ]
+        assert "ssh-ed25519" in shell(vm, "ssh-keyscan -T 60 127.0.0.1 2>/dev/null")
+        assert shell(vm, "systemctl is-enabled e2scrub_reap.service || true") == "disabled"
         vm.poweroff()
     finally:
         vm.close()

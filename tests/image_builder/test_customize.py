@@ -20,13 +20,33 @@ DEVICE_PYTHON = shutil.which("python3", path="/usr/bin") or sys.executable
 
 def test_every_file_the_engine_installs_is_protected_from_product_files(tmp_path: Path) -> None:
     spec = BuildSpec.from_dict(minimal_spec_data()).normalise()
+    (tmp_path / "usr/sbin").mkdir(parents=True)
+    (tmp_path / "usr/sbin/sshd").touch()
     install_device_files(spec, tmp_path, "b1")
     written = ["/" + str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file()]
-    assert len(written) >= 8
+    written.remove("/usr/sbin/sshd")
+    assert "/etc/ssh/sshd_config.d/genpack-host-keys.conf" in written
+    assert len(written) >= 9
     for path in [*written, "/usr/sbin/policy-rc.d", "/etc/initramfs-tools/conf.d/genpack.conf"]:
         assert protected_file_problem(path), path
         if path.startswith("/usr/"):  # merged /usr: /lib/x is /usr/lib/x
             assert protected_file_problem(path.removeprefix("/usr")), path
+
+
+def test_sshd_reads_only_the_host_key_made_on_first_boot(tmp_path: Path) -> None:
+    spec = BuildSpec.from_dict(minimal_spec_data()).normalise()
+    install_device_files(spec, tmp_path / "no-ssh", "b1")
+    assert not (tmp_path / "no-ssh/etc/ssh").exists()  # no sshd, no ssh configuration
+
+    (tmp_path / "ssh/usr/sbin").mkdir(parents=True)
+    (tmp_path / "ssh/usr/sbin/sshd").touch()
+    install_device_files(spec, tmp_path / "ssh", "b1")
+    conf = (tmp_path / "ssh/etc/ssh/sshd_config.d/genpack-host-keys.conf").read_text()
+    host_keys = [line.split()[1] for line in conf.splitlines() if line.startswith("HostKey")]
+    unit = (tmp_path / "ssh/usr/lib/systemd/system/genpack-ssh-keygen.service").read_text()
+    made = unit.split("ExecStart=", 1)[1].split("\n", 1)[0].split()
+    assert host_keys == [made[made.index("-f") + 1]] == ["/etc/ssh/ssh_host_ed25519_key"]
+    assert f"ConditionPathExists=!{host_keys[0]}" in unit  # made once, then kept
 
 
 def test_units_defined_by_product_files_are_enabled_after_them() -> None:
