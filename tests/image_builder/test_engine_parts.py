@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -154,9 +156,6 @@ def test_the_initramfs_is_repacked_with_zstd_behind_an_early_microcode_archive(
 
 
 def test_the_fat_gets_the_largest_clusters_fat32_allows(tmp_path: Path) -> None:
-    import shutil
-    import subprocess
-
     from image_builder.assemble import FAT32_MIN_CLUSTERS, make_fat, sectors_per_cluster
     from image_builder.report import NullReporter
     from image_builder.runner import Runner
@@ -190,3 +189,22 @@ def test_squashfs_blocks_are_small_unless_the_image_is_mostly_firmware(tmp_path:
     assert assemble.squashfs_block(root) == assemble.SQUASHFS_BLOCK  # a quarter: small blocks
     (root / "usr/lib/firmware/amdgpu.bin").write_bytes(b"f" * 100_000)
     assert assemble.squashfs_block(root) == assemble.FIRMWARE_SQUASHFS_BLOCK  # 40 %
+
+
+@pytest.mark.skipif(not shutil.which("mksquashfs"), reason="needs squashfs-tools")
+def test_the_initramfs_is_stored_as_is_and_the_rest_compressed(tmp_path: Path) -> None:
+    from image_builder import assemble
+
+    spec = BuildSpec.from_dict(minimal_spec_data()).normalise()
+    root = tmp_path / "root"
+    (root / "boot").mkdir(parents=True)
+    text = b"".join(b"line %d of a very compressible file\n" % n for n in range(60_000))
+    (root / "boot/initramfs").write_bytes(text)  # as compressible as it gets, yet stored raw
+    (root / "boot/kernel").write_bytes(text[::-1])
+    image = tmp_path / "system.img"
+    subprocess.run(assemble.squashfs_command(spec, root, image, "256K"), check=True,
+                   capture_output=True)  # fmt: skip
+    assert len(text) <= image.stat().st_size < len(text) * 1.1
+    unpacked = subprocess.run(["unsquashfs", "-cat", str(image), "boot/initramfs"],
+                              capture_output=True, check=True).stdout  # fmt: skip
+    assert unpacked == text
