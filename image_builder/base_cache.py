@@ -13,6 +13,7 @@ holds the archive's current versions, as a fresh one would.
 Safe with builds running at once: entries appear by rename of a complete staging
 directory, a reader holds a shared lock on `<key>.lock` while it copies, and pruning (least
 recently used first, down to `max_bytes`) only removes an entry it can lock exclusively.
+The initramfs cache (initramfs_cache.py) keeps its entries here too, under the same rules.
 """
 
 from __future__ import annotations
@@ -97,11 +98,22 @@ class BaseCache:
 
     def store(self, key: str, root: Path, versions: dict[str, str], runner: Runner) -> None:
         """Add `root` (no .debs in it) as the entry for `key`, replacing an older one."""
-        self.directory.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{key}.", suffix=".tmp", dir=self.directory))
+        staging = self.staging(key)
         (staging / TREE).mkdir()
         runner.run(["cp", "-a", "--reflink=auto", f"{root}/.", str(staging / TREE)], step=STEP)
         info = {"size": tree_bytes(staging / TREE), "versions": versions, "created": time.time()}
+        self.publish(key, staging, info, runner)
+        runner.reporter.log(f"base cache: stored {key} ({info['size'] / 2**20:.0f} MiB)")
+        self.prune(runner, keep=key)
+
+    def staging(self, key: str) -> Path:
+        """An empty directory to fill, then `publish`; readers never see it."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=f".{key}.", suffix=".tmp", dir=self.directory))
+
+    def publish(self, key: str, staging: Path, info: dict, runner: Runner) -> None:
+        """Make the complete `staging` the entry for `key` (one rename), with `info` (its
+        "size" counts toward max_bytes) as its entry.json; an older entry goes."""
         (staging / ENTRY_FILE).write_text(json.dumps(info, indent=1, sort_keys=True))
         with self.locked(key, exclusive=True):
             old = self.entry(key)
@@ -112,8 +124,6 @@ class BaseCache:
                 remove(aside, runner)
             else:
                 os.replace(staging, old)
-        runner.reporter.log(f"base cache: stored {key} ({info['size'] / 2**20:.0f} MiB)")
-        self.prune(runner, keep=key)
 
     def entries(self) -> list[tuple[float, int, str]]:
         """(last used, size, key) of every complete entry."""

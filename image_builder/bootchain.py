@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import secrets
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import kmods
@@ -134,15 +135,15 @@ def cut_kernel_modules(
     return sorted(keep)
 
 
-def make_initramfs(
+def configure_initramfs(
     spec: BuildSpec,
     root: Path,
     chroot: Chroot,
     *,
     modules: tuple[str, ...] = (),
     compress: str = "gzip",
-) -> str:
-    """Build the one initramfs of the image; `modules`: the boot scheme's boot-medium drivers
+) -> None:
+    """Set up the one initramfs of the image; `modules`: the boot scheme's boot-medium drivers
     on top of the hook's PC / VM list (initramfs-tools' own modules file, loaded at boot)."""
     install_host_file(
         root,
@@ -154,15 +155,21 @@ def make_initramfs(
         install_host_file(
             root, "/etc/initramfs-tools/modules", f"{MODULES_HEADER}{listed}".encode()
         )
-    version = kernel_version(root)
     # Undo the diversion set while installing: from here on update-initramfs is the real one.
     chroot.shell(
         "rm -f /usr/sbin/update-initramfs && "
         "dpkg-divert --quiet --local --rename --remove /usr/sbin/update-initramfs",
         step=STEP,
     )
+
+
+def initramfs_path(root: Path, version: str) -> Path:
+    """Where update-initramfs writes it (place_kernel then renames it)."""
+    return root / "boot" / f"initrd.img-{version}"
+
+
+def make_initramfs(chroot: Chroot, version: str) -> None:
     chroot.run("update-initramfs", "-c", "-k", version, step=STEP)
-    return version
 
 
 def place_kernel(root: Path, version: str) -> None:
@@ -185,18 +192,35 @@ CPIO_MAGIC = b"070701"  # newc, as initramfs-tools writes the early (microcode) 
 GZIP_MAGIC = b"\x1f\x8b"
 
 
+@dataclass(frozen=True)
+class CpioMember:
+    name: str
+    mode: int
+    content: bytes
+
+
+def cpio_archive(data: bytes, offset: int = 0) -> tuple[list[CpioMember], int]:
+    """The members of the newc archive at `offset`, and the offset just after its trailer."""
+    members = []
+    while data[offset : offset + 6] == CPIO_MAGIC:
+        mode = int(data[offset + 14 : offset + 22], 16)
+        size = int(data[offset + 54 : offset + 62], 16)
+        name_size = int(data[offset + 94 : offset + 102], 16)
+        name = data[offset + 110 : offset + 110 + name_size - 1].decode("utf-8", "replace")
+        start = (offset + 110 + name_size + 3) & ~3
+        offset = (start + size + 3) & ~3
+        if name == "TRAILER!!!":
+            break
+        members.append(CpioMember(name, mode, data[start : start + size]))
+    return members, offset
+
+
 def early_archive_length(data: bytes) -> int:
     """Bytes of the uncompressed archive(s) before the compressed main part: CPU microcode
     that the kernel must find first, as it is. 0 when the initramfs starts compressed."""
     offset = 0
     while data[offset : offset + 6] == CPIO_MAGIC:
-        while data[offset : offset + 6] == CPIO_MAGIC:  # one archive's members
-            size = int(data[offset + 54 : offset + 62], 16)
-            name_size = int(data[offset + 94 : offset + 102], 16)
-            name = data[offset + 110 : offset + 110 + name_size - 1]
-            offset = (((offset + 110 + name_size + 3) & ~3) + size + 3) & ~3
-            if name == b"TRAILER!!!":
-                break
+        _members, offset = cpio_archive(data, offset)
         while offset < len(data) and data[offset] == 0:  # padding between archives
             offset += 1
     return offset

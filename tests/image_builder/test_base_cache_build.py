@@ -75,6 +75,9 @@ def test_a_warm_rebuild_makes_the_image_a_cold_build_makes(tmp_path: Path) -> No
     warm, warm_log = build_with(spec, tmp_path, "warm", cache)
     assert "a fresh base was asked for" in cold_log and "base cache: stored" in cold_log
     assert "base cache: reused base" in warm_log
+    # less changes nothing the initramfs is made of: the cold build's is reused, not remade.
+    assert "initramfs cache: stored" in cold_log and "initramfs cache: reused" in warm_log
+    assert "update-initramfs -c" not in warm_log
     assert warm.timings["rootfs"] < cold.timings["rootfs"] / 2
 
     diff = image_diff.compare(

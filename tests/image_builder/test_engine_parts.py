@@ -15,7 +15,7 @@ from image_builder.options import FALLBACK_SECURITY_MIRROR, EngineOptions
 from image_builder.pipeline import default_system_ini
 from image_builder.trim import default_hostname
 
-from .conftest import minimal_spec_data
+from .conftest import minimal_spec_data, newc_archive
 
 SOURCES = """\
 Types: deb
@@ -118,20 +118,10 @@ def test_the_initramfs_is_repacked_with_zstd_behind_an_early_microcode_archive(
     from image_builder.report import NullReporter
     from image_builder.runner import Runner
 
-    def cpio(files: dict[str, bytes]) -> bytes:
-        """A newc archive, as initramfs-tools' cpio writes it."""
-        out = b""
-        for number, (name, data) in enumerate([*files.items(), ("TRAILER!!!", b"")], 1):
-            fields = [number, 0o100644 if data or name != "TRAILER!!!" else 0, 0, 0, 1, 0,
-                      len(data), 0, 0, 0, 0, len(name) + 1, 0]  # fmt: skip
-            header = b"070701" + b"".join(b"%08X" % field for field in fields)
-            entry = header + name.encode() + b"\0"
-            entry += b"\0" * (-len(entry) % 4) + data
-            out += entry + b"\0" * (-len(entry) % 4)
-        return out
-
-    early = cpio({"kernel/x86/microcode/GenuineIntel.bin": b"\x01" * 5000})
-    main = cpio({"init": b"#!/bin/sh\n", "bin/busybox": bytes(range(256)) * 400, "etc/x": b"y"})
+    early = newc_archive({"kernel/x86/microcode/GenuineIntel.bin": b"\x01" * 5000})
+    main = newc_archive(
+        {"init": b"#!/bin/sh\n", "bin/busybox": bytes(range(256)) * 400, "etc/x": b"y"}
+    )
     boot = tmp_path / "root/boot"
     boot.mkdir(parents=True)
     (boot / "initramfs").write_bytes(early + b"\0" * 512 + gzip.compress(main))
