@@ -20,6 +20,7 @@ TIME_RECORDS = frozenset(
         "/.genpack/sbom.spdx.json",  # its creation time and document namespace
         "/var/cache/ldconfig/aux-cache",
         "/boot/initramfs",  # the cpio archive records its files' mtimes
+        "/etc/.updated",  # /usr's mtime (assemble.stamp_etc_up_to_date)
     }
 )
 

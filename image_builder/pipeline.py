@@ -265,6 +265,7 @@ class _Build:
         # services, purges, update-initramfs, trim) and after the package list is read.
         customize.place_product_files(self.spec, self.root, self.runner)
         assemble.write_metadata(self.spec, self.root, self.build_id, self.packages)
+        assemble.stamp_etc_up_to_date(self.root)
         sbom.write_sbom(bill, self.root / sbom.SBOM_IN_IMAGE)
         published = sbom.write_sbom(
             bill, self.stage / f"{self.spec.name}-{self.spec.profile}.spdx.json"

@@ -100,9 +100,14 @@ def test_file_written_on_first_boot_persists_but_not_in_transient_mode(
     with disk_copy.open("r+b") as handle:
         handle.truncate(disk_copy.stat().st_size + 256 * 2**20)
 
+    sysusers_ran = "systemctl show -P ConditionResult systemd-sysusers.service"
     vm = boot_and_login(disk_copy, tmp_path / "console-1.log")
     try:
+        # The image's /etc is stamped up to date with its /usr: no user to create at boot.
+        assert shell(vm, sysusers_ran) == "no"
         shell(vm, "echo kept > /root/first-boot.txt && sync")
+        # A user added on the device: the layer now has its own user database.
+        shell(vm, "useradd --system technician && sync")
         data_size_kib = int(shell(vm, "df -k --output=size /run/initramfs/rw | tail -1"))
         vm.poweroff()
     finally:
@@ -112,6 +117,9 @@ def test_file_written_on_first_boot_persists_but_not_in_transient_mode(
     vm = boot_and_login(disk_copy, tmp_path / "console-2.log")
     try:
         assert shell(vm, "cat /root/first-boot.txt") == "kept"
+        # ...so the initramfs hid the image's stamp and sysusers checked it, as Debian does.
+        assert shell(vm, sysusers_ran) == "yes"
+        assert shell(vm, "id -u technician")
         vm.poweroff()
     finally:
         vm.close()

@@ -198,3 +198,29 @@ def test_the_initramfs_is_stored_as_is_and_the_rest_compressed(tmp_path: Path) -
     unpacked = subprocess.run(["unsquashfs", "-cat", str(image), "boot/initramfs"],
                               capture_output=True, check=True).stdout  # fmt: skip
     assert unpacked == text
+
+
+def test_etc_is_stamped_up_to_date_with_usr_as_the_image_keeps_it(tmp_path: Path) -> None:
+    """systemd's ConditionNeedsUpdate=/etc compares /usr's mtime with /etc/.updated's; squashfs
+    keeps whole seconds, so the stamp must match /usr in seconds, not in nanoseconds."""
+    import os
+
+    from image_builder import assemble
+
+    spec = BuildSpec.from_dict(minimal_spec_data()).normalise()
+    root = tmp_path / "root"
+    (root / "etc").mkdir(parents=True)
+    (root / "usr/bin").mkdir(parents=True)
+    os.utime(root / "usr", ns=(1_700_000_000_123_456_789, 1_700_000_000_123_456_789))
+    (root / "etc/.updated").write_text("left by a package\n")
+
+    assemble.stamp_etc_up_to_date(root)
+
+    image, unpacked = tmp_path / "system.img", tmp_path / "unpacked"
+    subprocess.run(assemble.squashfs_command(spec, root, image, "256K"), check=True,
+                   capture_output=True)  # fmt: skip
+    subprocess.run(["unsquashfs", "-d", str(unpacked), str(image)], check=True,
+                   capture_output=True)  # fmt: skip
+    usr, stamp = (unpacked / "usr").stat(), (unpacked / "etc/.updated").stat()
+    assert usr.st_mtime_ns == stamp.st_mtime_ns == 1_700_000_000 * 10**9
+    assert "TIMESTAMP_NSEC=1700000000000000000\n" in (unpacked / "etc/.updated").read_text()
