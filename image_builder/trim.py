@@ -6,7 +6,7 @@ import re
 import shutil
 from pathlib import Path
 
-from . import slim
+from . import readahead, slim
 from .chroot import Chroot
 from .runner import Runner
 from .spec import BuildSpec
@@ -81,6 +81,8 @@ def trim(spec: BuildSpec, root: Path, chroot: Chroot, runner: Runner) -> None:
             removed += 1
     runner.reporter.log(f"trim: removed {removed} cache/log/identity paths")
     runner.reporter.log(f"trim: removed {trim_docs(root)} documentation paths (copyright kept)")
+    listed = readahead.write_read_ahead_list(root)
+    runner.reporter.log(f"read-ahead: {listed} files for the initramfs to read first")
 
     hostname = default_hostname(spec)
     (root / "etc/hostname").write_text(hostname + "\n")

@@ -35,6 +35,7 @@ arch-test
 debian-archive-keyring
 device-tree-compiler
 ca-certificates
+binutils
 "
 
 # The host's own GRUB platform; an x86 host runs arm64 trees through qemu-user.

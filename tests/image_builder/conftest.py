@@ -15,7 +15,9 @@ from image_builder.image_tools import copy_image
 
 DATA = Path(__file__).parent / "data"
 ROOT_PASSWORD = "genpack"  # matches the hash in data/minimal.json
-BUILD_TOOLS = ("mmdebstrap", "mksquashfs", "mkfs.vfat", "mcopy", "sfdisk", "grub-mkstandalone")
+BUILD_TOOLS = (
+    "mmdebstrap", "mksquashfs", "mkfs.vfat", "mcopy", "sfdisk", "grub-mkstandalone", "readelf",
+)  # fmt: skip
 BOOT_TOOLS = ("qemu-system-x86_64",)
 ARM64_TOOLS = ("qemu-system-aarch64", "qemu-aarch64-static")
 

@@ -57,3 +57,17 @@ def test_images_carry_no_package_manager_and_a_trimmed_stdlib(
     early = early_archive_length(initramfs)
     assert (early > 0) == (board == "minimal_build")
     assert initramfs[early : early + 4] == ZSTD_MAGIC
+
+
+@pytest.mark.parametrize("board", ["kvm_build", "arm64_build"])
+def test_the_read_ahead_list_names_pid_1_first_and_only_files_the_image_has(
+    board: str, request: pytest.FixtureRequest
+) -> None:
+    result: BuildResult = request.getfixturevalue(board)
+    files = listing(result)
+    listed = image_file(result, "usr/lib/genpack/read-ahead").decode().split()
+    assert listed[0] == "usr/lib/systemd/systemd"
+    assert [name for name in listed if f"/{name}" not in files] == []
+    assert any(name.endswith("/libsystemd-shared-252.so") for name in listed)  # via RUNPATH
+    assert any(name.startswith("usr/bin/python3.") for name in listed)  # python3 is a link
+    assert "usr/lib/genpack/agent.py" in listed
