@@ -241,20 +241,21 @@ class _Build:
         """/boot/initramfs: the cached one when nothing it is made from changed, else made
         (update-initramfs, then zstd) and cached."""
         store = self.options.base_cache()
-        cache = initramfs_cache.InitramfsCache(store) if store is not None else None
-        if cache is None:
-            key = ""
-        else:
-            key = initramfs_cache.input_key(self.spec, self.root, version, boot_modules)
-            made = bootchain.initramfs_path(self.root, version)
-            if cache.restore(key, self.root, made, self.runner):
-                bootchain.place_kernel(self.root, version)
-                return
+        if store is None:
+            self.make_initramfs(version)
+            return
+        cache = initramfs_cache.InitramfsCache(store)
+        key = initramfs_cache.input_key(self.spec, self.root, version, boot_modules)
+        if cache.restore(key, self.root, bootchain.initramfs_path(self.root, version), self.runner):
+            bootchain.place_kernel(self.root, version)
+            return
+        self.make_initramfs(version)
+        cache.save(key, self.root, self.root / "boot/initramfs", self.runner)
+
+    def make_initramfs(self, version: str) -> None:
         bootchain.make_initramfs(self.chroot, version)
         bootchain.place_kernel(self.root, version)
         bootchain.recompress_initramfs(self.root, self.runner)
-        if cache is not None:
-            cache.save(key, self.root, self.root / "boot/initramfs", self.runner)
 
     def squashfs(self) -> None:
         self.packages.update(assemble.installed_packages(self.root, self.runner))

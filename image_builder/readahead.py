@@ -12,10 +12,11 @@ big image never reads more than a boot needs.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 from pathlib import Path
+
+from .treefiles import resolve_in_tree
 
 READ_AHEAD = "usr/lib/genpack/read-ahead"
 # In the order the boot runs them: PID 1, journald and udev, the agent, networkd and resolved,
@@ -32,27 +33,9 @@ RUNPATH_RE = re.compile(r"\((?:RUNPATH|RPATH)\)\s+Library r(?:un)?path: \[([^\]]
 
 
 def inside(root: Path, path: str) -> Path | None:
-    """`path` (absolute or tree-relative) with its links followed inside the tree, or None."""
-    current = root
-    parts = list(Path(path.lstrip("/")).parts)
-    hops = 0
-    while parts:
-        part = parts.pop(0)
-        if part == "..":
-            current = current.parent if current != root else root
-            continue
-        candidate = current / part
-        if candidate.is_symlink():
-            hops += 1
-            if hops > 40:
-                return None
-            target = os.readlink(candidate)
-            parts = list(Path(target).parts) + parts
-            if target.startswith("/"):
-                current, parts = root, parts[1:]
-            continue
-        current = candidate
-    return current if current.is_file() else None
+    """The file at `path` with its links followed inside the tree, or None."""
+    found = resolve_in_tree(root, path)
+    return found if found is not None and found.is_file() else None
 
 
 def library_dirs(root: Path) -> list[str]:

@@ -27,10 +27,11 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from urllib.parse import quote
 
 from .spec import BUILDER_VERSION, BuildSpec
+from .treefiles import resolve_in_tree
 
 SBOM_IN_IMAGE = ".genpack/sbom.spdx.json"
 NAMESPACE_BASE = "https://genpack-site.invalid/spdx"
@@ -287,30 +288,13 @@ def installed_debs(root: Path) -> list[DebPackage]:
 
 
 def read_in_tree(root: Path, relative: str) -> str | None:
-    """A text file of the tree, its links followed as the image would (an absolute target
-    is inside the tree, ".." stops at its root): never a file of the build host."""
-    parts = list(PurePosixPath(relative).parts)
-    current, hops = root, 0
-    while parts:
-        part = parts.pop(0)
-        if part in ("/", "."):
-            continue
-        if part == "..":
-            current = current if current == root else current.parent
-            continue
-        candidate = current / part
-        if candidate.is_symlink():
-            hops += 1
-            if hops > 40:
-                return None
-            target = os.readlink(candidate)
-            if target.startswith("/"):
-                current = root
-            parts = [*PurePosixPath(target).parts, *parts]
-            continue
-        current = candidate
+    """A text file of the tree, its links followed as the image would: never a file of the
+    build host."""
+    path = resolve_in_tree(root, relative)
     try:
-        return current.read_text(encoding="utf-8", errors="replace") if current.is_file() else None
+        return (
+            path.read_text(encoding="utf-8", errors="replace") if path and path.is_file() else None
+        )
     except OSError:
         return None
 

@@ -15,7 +15,7 @@ import os
 import secrets
 import stat
 from collections.abc import Callable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 MAX_SYMLINKS = 40  # as the kernel's own limit: a loop of links ends with a message
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -174,3 +174,30 @@ class Tree:
             if len(fields) > column and fields[column].isascii() and fields[column].isdigit():
                 ids.setdefault(fields[0], int(fields[column]))
         return ids
+
+
+def resolve_in_tree(root: Path, relative: str) -> Path | None:
+    """`relative` (tree-relative or absolute) with its links followed as the running image
+    would follow them (an absolute target starts at the tree's root, ".." stops there): a path
+    inside the tree, never one of the build host; None for a loop of links."""
+    parts = list(PurePosixPath(relative).parts)
+    current, hops = root, 0
+    while parts:
+        part = parts.pop(0)
+        if part in ("/", "."):
+            continue
+        if part == "..":
+            current = current if current == root else current.parent
+            continue
+        candidate = current / part
+        if candidate.is_symlink():
+            hops += 1
+            if hops > MAX_SYMLINKS:
+                return None
+            target = os.readlink(candidate)
+            if target.startswith("/"):
+                current = root
+            parts = [*PurePosixPath(target).parts, *parts]
+            continue
+        current = candidate
+    return current
