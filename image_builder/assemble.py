@@ -121,8 +121,8 @@ def squashfs_block(root: Path) -> str:
     return SQUASHFS_BLOCK
 
 
-# The initramfs is zstd-packed already (bootchain.recompress_initramfs): xz finds nothing more
-# in it, but GRUB would still unpack its 6 MiB through xz at every boot (~1 s under emulation).
+# The initramfs is zstd-packed already (initramfs.py): xz finds nothing more in it, but GRUB
+# would still unpack it through xz at every boot (~1 s for 6 MiB under emulation).
 STORED_AS_IS = "uncompressed@pathname(boot/initramfs)"
 
 

@@ -13,7 +13,6 @@ holds the archive's current versions, as a fresh one would.
 Safe with builds running at once: entries appear by rename of a complete staging
 directory, a reader holds a shared lock on `<key>.lock` while it copies, and pruning (least
 recently used first, down to `max_bytes`) only removes an entry it can lock exclusively.
-The initramfs cache (initramfs_cache.py) keeps its entries here too, under the same rules.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Step 2: make the tree the blueprint's appliance.
 
-The engine's own device files (agent, units, initramfs boot script), then the blueprint's
+The engine's own device files (agent, units), then the blueprint's
 groups, users, build files, setup commands and services, then buildtime packages go away.
 The blueprint's `files` come last of all (place_product_files, called just before the tree is
 packed): after every command that runs inside the tree, so none of them can be replaced by
@@ -119,12 +119,6 @@ def install_device_files(spec: BuildSpec, root: Path, build_id: str) -> None:
     install_host_file(root, "/usr/lib/genpack/image.json", info)
     for unit in DEVICE_UNITS:
         install_host_file(root, f"/usr/lib/systemd/system/{unit}", device_file(f"units/{unit}"))
-    install_host_file(
-        root, "/etc/initramfs-tools/scripts/genpack", device_file("initramfs/boot-script"), 0o755
-    )
-    install_host_file(
-        root, "/etc/initramfs-tools/hooks/genpack", device_file("initramfs/hook"), 0o755
-    )
     if (root / "usr/sbin/sshd").exists():
         install_host_file(root, *SSHD_HOST_KEYS)
 

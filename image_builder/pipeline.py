@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import assemble, boot, bootchain, customize, initramfs_cache, rootfs, sbom, trim
+from . import assemble, boot, bootchain, customize, initramfs, rootfs, sbom, trim
 from .assemble import Artifact
 from .chroot import Chroot
 from .errors import BuildError
@@ -219,8 +219,10 @@ class _Build:
             boot_modules=boot_modules,
             device_trees=self.scheme.device_trees(self.root, version),
         )
-        bootchain.configure_initramfs(spec, self.root, self.chroot, modules=boot_modules)
-        self.initramfs(version, boot_modules)
+        bootchain.place_kernel(self.root, version)
+        initramfs.make_initramfs(
+            self.root, version, boot_modules, self.runner, self.workdir / "initramfs"
+        )
         self.tee.log(
             f"kernel {version}: /boot/kernel, /boot/initramfs "
             f"({(self.root / 'boot/initramfs').stat().st_size // 1024} KiB)"
@@ -236,26 +238,6 @@ class _Build:
             runner=self.runner,
         )
         self.boot_files = self.scheme.prepare(context)
-
-    def initramfs(self, version: str, boot_modules: tuple[str, ...]) -> None:
-        """/boot/initramfs: the cached one when nothing it is made from changed, else made
-        (update-initramfs, then zstd) and cached."""
-        store = self.options.base_cache()
-        if store is None:
-            self.make_initramfs(version)
-            return
-        cache = initramfs_cache.InitramfsCache(store)
-        key = initramfs_cache.input_key(self.spec, self.root, version, boot_modules)
-        if cache.restore(key, self.root, bootchain.initramfs_path(self.root, version), self.runner):
-            bootchain.place_kernel(self.root, version)
-            return
-        self.make_initramfs(version)
-        cache.save(key, self.root, self.root / "boot/initramfs", self.runner)
-
-    def make_initramfs(self, version: str) -> None:
-        bootchain.make_initramfs(self.chroot, version)
-        bootchain.place_kernel(self.root, version)
-        bootchain.recompress_initramfs(self.root, self.runner)
 
     def squashfs(self) -> None:
         self.packages.update(assemble.installed_packages(self.root, self.runner))

@@ -36,7 +36,7 @@ ENGINE_PACKAGES = (
     "udev",
     "kmod",
     "iproute2",
-    "initramfs-tools",
+    "busybox",  # the initramfs' shell and small tools (initramfs.py)
     "e2fsprogs",  # e2fsck/resize2fs for the data partition, in the initramfs
     "fdisk",  # sfdisk: grows the data partition on first boot
     "python3",  # the system.ini agent; python3-minimal lacks json and dataclasses
@@ -132,7 +132,8 @@ SPEED_OPTIONS = (
     '--aptopt=DPkg::TriggersPending "true"',
 )
 
-# Run update-initramfs once, at the end (bootchain), instead of after every kernel/udev install.
+# update-initramfs never runs: the engine packs its own initramfs (initramfs.py) from the tree.
+# Diverted for good, so the kernel's and udev's postinst triggers do nothing (on the device too).
 DIVERT_INITRAMFS_HOOK = (
     'chroot "$1" dpkg-divert --quiet --local --rename --add /usr/sbin/update-initramfs && '
     'ln -sf /bin/true "$1/usr/sbin/update-initramfs"'

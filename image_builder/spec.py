@@ -27,7 +27,7 @@ SETTING_TYPES = ("string", "int", "bool", "choice")  # as system_ini.AppSetting
 # Part of every cache key: bump whenever image contents or metadata change, so specs built
 # before the change are built again instead of reusing old artifacts (2: manifests without
 # secrets; 3: boot schemes, MBR for the Pi, the status file without a network interface).
-BUILDER_VERSION = "11"
+BUILDER_VERSION = "12"
 
 # Debian policy 5.6.1: lower case, digits, + - . ; at least two characters, starts alphanumeric.
 PACKAGE_RE = re.compile(r"^[a-z0-9][a-z0-9+.\-]+$")
@@ -54,9 +54,6 @@ PROTECTED_FILES = frozenset(
         *ACCOUNT_FILES,
         *(f"{path}-" for path in ACCOUNT_FILES),
         "/usr/sbin/policy-rc.d",
-        "/etc/initramfs-tools/scripts/genpack",
-        "/etc/initramfs-tools/hooks/genpack",
-        "/etc/initramfs-tools/conf.d/genpack.conf",
         "/etc/ssh/sshd_config.d/genpack-host-keys.conf",
     }
 )

@@ -176,10 +176,13 @@ class Tree:
         return ids
 
 
-def resolve_in_tree(root: Path, relative: str) -> Path | None:
+def resolve_in_tree(
+    root: Path, relative: str, links: list[tuple[str, str]] | None = None
+) -> Path | None:
     """`relative` (tree-relative or absolute) with its links followed as the running image
     would follow them (an absolute target starts at the tree's root, ".." stops there): a path
-    inside the tree, never one of the build host; None for a loop of links."""
+    inside the tree, never one of the build host; None for a loop of links. `links`, when
+    given, receives each link passed on the way (its tree-relative path, its target)."""
     parts = list(PurePosixPath(relative).parts)
     current, hops = root, 0
     while parts:
@@ -195,6 +198,8 @@ def resolve_in_tree(root: Path, relative: str) -> Path | None:
             if hops > MAX_SYMLINKS:
                 return None
             target = os.readlink(candidate)
+            if links is not None:
+                links.append((str(candidate.relative_to(root)), target))
             if target.startswith("/"):
                 current = root
             parts = [*PurePosixPath(target).parts, *parts]

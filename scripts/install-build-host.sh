@@ -36,6 +36,8 @@ debian-archive-keyring
 device-tree-compiler
 ca-certificates
 binutils
+busybox
+cpio
 "
 
 # The host's own GRUB platform; an x86 host runs arm64 trees through qemu-user.

@@ -47,19 +47,6 @@ def require_build_host(board: str = "pc-x86_64") -> None:
         not_a_build_host("arm64 binaries cannot run here: run scripts/install-build-host.sh")
 
 
-def newc_archive(files: dict[str, bytes], modes: dict[str, int] | None = None) -> bytes:
-    """A newc cpio archive, as initramfs-tools' cpio writes it (mode 0644 unless given)."""
-    out = b""
-    for number, (name, data) in enumerate([*files.items(), ("TRAILER!!!", b"")], 1):
-        mode = 0 if name == "TRAILER!!!" else (modes or {}).get(name, 0o100644)
-        fields = [number, mode, 0, 0, 1, 0, len(data), 0, 0, 0, 0, len(name) + 1, 0]
-        header = b"070701" + b"".join(b"%08X" % field for field in fields)
-        entry = header + name.encode() + b"\0"
-        entry += b"\0" * (-len(entry) % 4) + data
-        out += entry + b"\0" * (-len(entry) % 4)
-    return out
-
-
 def minimal_spec_data() -> dict:
     return json.loads((DATA / "minimal.json").read_text())
 

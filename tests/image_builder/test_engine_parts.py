@@ -15,7 +15,7 @@ from image_builder.options import FALLBACK_SECURITY_MIRROR, EngineOptions
 from image_builder.pipeline import default_system_ini
 from image_builder.trim import default_hostname
 
-from .conftest import minimal_spec_data, newc_archive
+from .conftest import minimal_spec_data
 
 SOURCES = """\
 Types: deb
@@ -105,44 +105,6 @@ def test_template_units_are_found_by_their_template_file(tmp_path: Path) -> None
     (units / "getty@.service").write_text("")
     assert unit_exists(tmp_path, "getty@tty1.service")
     assert not unit_exists(tmp_path, "nothing.service")
-
-
-def test_the_initramfs_is_repacked_with_zstd_behind_an_early_microcode_archive(
-    tmp_path: Path,
-) -> None:
-    """initramfs-tools' layout on a PC: an uncompressed cpio (microcode), then gzip."""
-    import gzip
-    import subprocess
-
-    from image_builder.bootchain import early_archive_length, recompress_initramfs
-    from image_builder.report import NullReporter
-    from image_builder.runner import Runner
-
-    early = newc_archive({"kernel/x86/microcode/GenuineIntel.bin": b"\x01" * 5000})
-    main = newc_archive(
-        {"init": b"#!/bin/sh\n", "bin/busybox": bytes(range(256)) * 400, "etc/x": b"y"}
-    )
-    boot = tmp_path / "root/boot"
-    boot.mkdir(parents=True)
-    (boot / "initramfs").write_bytes(early + b"\0" * 512 + gzip.compress(main))
-    assert early_archive_length((boot / "initramfs").read_bytes()) == len(early) + 512
-
-    recompress_initramfs(tmp_path / "root", Runner(NullReporter()))
-
-    data = (boot / "initramfs").read_bytes()
-    assert data.startswith(early)
-    offset = early_archive_length(data)
-    assert data[offset : offset + 4] == b"\x28\xb5\x2f\xfd"
-    unpacked = subprocess.run(["zstd", "-d", "-c"], input=data[offset:], capture_output=True,
-                              check=True).stdout  # fmt: skip
-    assert unpacked == main
-    # Without the early part, and for an archive that is not gzip, as the first or untouched.
-    (boot / "initramfs").write_bytes(gzip.compress(main))
-    recompress_initramfs(tmp_path / "root", Runner(NullReporter()))
-    assert (boot / "initramfs").read_bytes()[:4] == b"\x28\xb5\x2f\xfd"
-    (boot / "initramfs").write_bytes(b"\x28\xb5\x2f\xfd already zstd")
-    recompress_initramfs(tmp_path / "root", Runner(NullReporter()))
-    assert (boot / "initramfs").read_bytes() == b"\x28\xb5\x2f\xfd already zstd"
 
 
 def test_the_fat_gets_the_largest_clusters_fat32_allows(tmp_path: Path) -> None:

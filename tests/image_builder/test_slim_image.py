@@ -1,5 +1,5 @@
 """The session's real images carry no package manager, only the stdlib the agent imports,
-and a zstd initramfs (image_builder/slim.py, bootchain.recompress_initramfs); the boot
+and the engine's own small initramfs (image_builder/slim.py, image_builder/initramfs.py); the boot
 tests of the same images show the agent still applies system.ini with what is left."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from image_builder import BuildResult
-from image_builder.bootchain import early_archive_length
+from image_builder.initramfs import early_archive_length, read_archive
 
 pytestmark = pytest.mark.slow
 
@@ -57,6 +57,14 @@ def test_images_carry_no_package_manager_and_a_trimmed_stdlib(
     early = early_archive_length(initramfs)
     assert (early > 0) == (board == "minimal_build")
     assert initramfs[early : early + 4] == ZSTD_MAGIC
+    unpacked = subprocess.run(
+        ["zstd", "-dc"], input=initramfs[early:], capture_output=True, check=True
+    ).stdout
+    members = {member.name for member in read_archive(unpacked)[0]}
+    assert {"init", "usr/bin/busybox", "usr/sbin/e2fsck", "usr/sbin/blkid"} <= members
+    assert any(name.endswith("/overlay.ko") for name in members)
+    # What initramfs-tools used to add and the boot never needed.
+    assert not any(name.endswith(("/libcrypto.so.3", "/udevadm", "/dmsetup")) for name in members)
 
 
 @pytest.mark.parametrize("board", ["kvm_build", "arm64_build"])

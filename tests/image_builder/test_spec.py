@@ -91,8 +91,6 @@ PROTECTED = [
     "/lib/genpack/agent.py",
     "/usr/lib/systemd/system/genpack-agent.service",
     "/etc/systemd/system/genpack-agent.service.d/override.conf",
-    "/etc/initramfs-tools/hooks/genpack",
-    "/etc/initramfs-tools/scripts/genpack",
     "/usr/sbin/policy-rc.d",
     "/sbin/policy-rc.d",
     "/.genpack/build",
