@@ -162,14 +162,19 @@ def plain_debian_disk(root: Path, workdir: Path, arch: str, hand_dir: Path) -> P
 
 def firmware_share(root: Path, workdir: Path) -> int:
     """Bytes /usr/lib/firmware takes in system.img: the directory packed alone the same way
-    (the engine's compressor and block size)."""
+    (the engine's compressor and block size), and the CPU microcode in front of the initramfs
+    (stored as is), which the engine moves there from /usr/lib/firmware."""
+    from image_builder.initramfs import early_archive_length
+
+    initramfs = root / "boot/initramfs"
+    microcode = early_archive_length(initramfs.read_bytes()) if initramfs.is_file() else 0
     firmware = root / "usr/lib/firmware"
     if not firmware.is_dir():
-        return 0
+        return microcode
     packed = workdir / "firmware.sqfs"
     run(["mksquashfs", str(firmware), str(packed), "-noappend", "-no-progress",
          "-comp", "xz", "-b", squashfs_block(root)], timeout=1800)  # fmt: skip
-    return packed.stat().st_size
+    return packed.stat().st_size + microcode
 
 
 def du_kib(path: Path) -> int:

@@ -87,7 +87,8 @@ def write_metadata(
 # systemd-sysusers redid what the packages' scripts did at build time: ~0.5 s on the way to
 # login under emulation. The image's /etc is up to date with its /usr, so it says so (squashfs
 # keeps whole seconds, which is what systemd compares). A writable layer with its own user
-# database may not be: the initramfs then hides the stamp and sysusers runs (boot-script).
+# database may not be: the initramfs then hides the stamp and sysusers runs
+# (appliance/initramfs/init).
 UPDATE_STAMP = """\
 # Written by genpack-site at build time, as systemd-update-done writes it: this image's /etc
 # is up to date with its /usr. See man:systemd-update-done.service(8).

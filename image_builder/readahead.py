@@ -1,5 +1,6 @@
 """The read-ahead list: files the boot reads first, which the initramfs starts reading into the
-page cache as soon as system.img is mounted (boot-script), on the CPU the boot leaves idle.
+page cache as soon as system.img is mounted (appliance/initramfs/init), on the CPU the boot
+leaves idle.
 
 Every page of system.img is xz-unpacked on first read; under emulation that is most of why
 systemd takes seconds to start from system.img and a fraction of one from an ext4 root, and

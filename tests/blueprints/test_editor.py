@@ -288,7 +288,7 @@ def test_a_build_file_typed_in_advanced_is_stored_with_lf(admin_client_role, kio
         ("/etc/passwd-", "0644", "system's accounts"),
         ("/etc/gshadow", "0640", "system's accounts"),
         ("/usr/lib/genpack/agent.py", "0755", "appliance's own programs"),
-        ("/etc/initramfs-tools/hooks/genpack", "0755", "appliance's own programs"),
+        ("/etc/ssh/sshd_config.d/genpack-host-keys.conf", "0644", "appliance's own programs"),
         ("/usr/sbin/policy-rc.d", "0755", "appliance's own programs"),
         ("/etc/systemd/system/genpack-agent.service", "0644", "appliance's own programs"),
         ("/usr/local/bin/rootshell", "4755", "setuid and setgid"),

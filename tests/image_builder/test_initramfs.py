@@ -116,6 +116,8 @@ def test_the_archives_programs_run_from_the_archive_alone(tree: Path, tmp_path: 
     # /init's shell and tools, found on its PATH through busybox's links and merged /usr.
     assert run("/bin/sh", "-c", "echo $((6 * 7)) | grep 42") == "42\n"
     assert "BusyBox" in run("/usr/bin/busybox")
+    # The kernel loads what it asks for itself (crypto-crc32c for ext4) with /sbin/modprobe.
+    assert run("/bin/sh", "-c", "readlink -f /sbin/modprobe") == "/usr/bin/busybox\n"
     assert "blkid from util-linux" in run("/usr/sbin/blkid", "-V")
     assert "sfdisk from util-linux" in run("/sbin/sfdisk", "--version")
     assert "partx from util-linux" in run("/usr/bin/partx", "--version")
@@ -192,3 +194,23 @@ def test_init_is_a_script_busybox_sh_parses() -> None:
     init = Path(initramfs.__file__).parent.parent / "appliance/initramfs/init"
     result = subprocess.run(["busybox", "sh", "-n", str(init)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_microcode_leaves_the_tree_only_when_the_kernel_cannot_load_it_late(tree: Path) -> None:
+    ucode = tree / "usr/lib/firmware/intel-ucode"
+    ucode.mkdir(parents=True)
+    (ucode / "06-8e-09").write_bytes(b"\x01" * 3000)
+    runner = Runner(NullReporter())
+    # No kernel config to tell: the blobs stay where a late loader would look.
+    initramfs.make_initramfs(tree, VERSION, (), runner, tree.parent / "work")
+    assert (ucode / "06-8e-09").is_file()
+    config = tree / f"boot/config-{VERSION}"
+    config.write_text("CONFIG_MICROCODE=y\nCONFIG_MICROCODE_LATE_LOADING=y\n")
+    initramfs.make_initramfs(tree, VERSION, (), runner, tree.parent / "work")
+    assert (ucode / "06-8e-09").is_file()
+    # Debian's 6.1: early loading only, so system.img need not carry them a second time.
+    config.write_text("CONFIG_MICROCODE=y\n# CONFIG_MICROCODE_LATE_LOADING is not set\n")
+    initramfs.make_initramfs(tree, VERSION, (), runner, tree.parent / "work")
+    assert not ucode.exists()
+    members, _ = initramfs.read_archive((tree / "boot/initramfs").read_bytes())
+    assert [m.content for m in members if m.name.endswith("GenuineIntel.bin")] == [b"\x01" * 3000]
